@@ -1,0 +1,28 @@
+"""Sample importance in SGD: warm-up -> score -> biased continuation, and the baselines.
+
+    snakemake --cores 2                                  # the embedded default (config.yaml)
+    snakemake --cores 2 --configfile config/cifar10-small.yaml
+    snakemake --profile profiles/slurm --configfile config/paper.yaml
+
+The config is checked (schema + semantics) here, before any job runs.
+"""
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/analysis.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        FIGURE_FILES,
+        SUMMARY_FILES,

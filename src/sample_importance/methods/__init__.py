@@ -1,0 +1,22 @@
+"""Methods by name. Each lives in its own module; adding one means adding a file and a line here."""
+
+from __future__ import annotations
+
+import importlib
+
+# config name -> "module:Class"
+REGISTRY = {
+    "uniform": "uniform:Uniform",
+    "biased": "biased:Biased",
+}
+
+
+def names() -> list[str]:
+    return list(REGISTRY)
+
+
+def method_class(name: str):
+    if name not in REGISTRY:
+        raise ValueError(f"unknown method {name!r}; valid: {', '.join(REGISTRY)}")
+    module, cls = REGISTRY[name].split(":")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), cls)

@@ -1,0 +1,135 @@
+"""The one interface every method implements.
+
+A method may (1) choose the indices of the next batch, (2) weight per-example
+losses, (3) choose which examples of a forward batch are back-propagated (by
+returning only those indices in its Batch, after scoring candidates with
+`trainer.forward_no_grad`), and (4) update its state from the per-example loss
+and p_true the training step hands back. Everything else (model, augmentation,
+optimizer, schedule, budget, evaluation, logging) is the engine's.
+
+Accounting: the budget counts optimizer steps. Forward passes a method makes
+only to choose examples (Batch.extra_forward) are charged at one third of a
+training example each (a backward pass costs about twice a forward), so such a
+method runs fewer optimizer steps within the same budget.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+import numpy as np
+import torch
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..engine import Trainer
+
+
+@dataclass
+class Batch:
+    indices: torch.Tensor  # training-set indices to forward and back-propagate
+    weights: torch.Tensor | None = None  # per-example loss weights (None: all 1)
+    extra_forward: int = 0  # examples forwarded only to select this batch
+
+
+class Method:
+    name: ClassVar[str] = "base"
+    defaults: ClassVar[dict] = {}
+    staged: ClassVar[bool] = False  # runs as warm-up -> score -> continue rules
+
+    def __init__(self, params: dict, trainer: "Trainer"):
+        self.params = {**self.defaults, **params}
+        self.trainer = trainer
+        self._plan: torch.Tensor | None = None
+        self._cursor = 0
+
+    # -- (1) which examples, epoch by epoch ------------------------------------------------
+    def epoch_indices(self, epoch: int) -> torch.Tensor:
+        """The examples of this epoch in the order they are used; the engine cuts them into batches."""
+        raise NotImplementedError
+
+    def start_epoch(self, epoch: int) -> None:
+        self._plan = self.epoch_indices(epoch)
+        self._cursor = 0
+
+    def next_batch(self) -> Batch | None:
+        """The next batch of the epoch, or None when the epoch is over."""
+        if self._cursor >= len(self._plan):
+            return None
+        bs = self.trainer.batch_size
+        batch = Batch(self._plan[self._cursor : self._cursor + bs])
+        self._cursor += bs
+        return batch
+
+    # -- (4) what the training step saw ----------------------------------------------------
+    def observe(self, indices: torch.Tensor, losses: torch.Tensor, p_true: torch.Tensor) -> None:
+        """Per-example loss and p_true of the batch just trained on (detached)."""
+
+    def end_epoch(self, epoch: int) -> None:
+        pass
+
+    # -- checkpoints (taken at epoch boundaries) -------------------------------------------
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
+    # -- helpers shared by methods -----------------------------------------------------------
+    def permutation(self, n: int | None = None) -> torch.Tensor:
+        """Random reshuffling: every example once, in a fresh random order."""
+        t = self.trainer
+        return torch.randperm(n or t.n_train, generator=t.generator, device=t.device)
+
+    def draw(self, probabilities: torch.Tensor, k: int, replacement: bool = True) -> torch.Tensor:
+        """k indices drawn by the given probabilities: one torch.multinomial call."""
+        return torch.multinomial(probabilities, k, replacement=replacement, generator=self.trainer.generator)
+
+
+class StagedMethod(Method):
+    """Warm-up with random reshuffling, score once from what warm-up recorded, then continue.
+
+    The warm-up epochs count inside the budget. `weights` holds what the score
+    step produced; the continue step hands it in with `set_weights`, so a run
+    split across processes equals the same run done in one.
+    """
+
+    staged = True
+    defaults: ClassVar[dict] = {"warmup_epochs": 5}
+
+    def __init__(self, params, trainer):
+        super().__init__(params, trainer)
+        self.weights: torch.Tensor | None = None
+
+    @property
+    def warmup_epochs(self) -> int:
+        return int(self.params["warmup_epochs"])
+
+    def score(self, records: dict[str, np.ndarray], labels: np.ndarray) -> np.ndarray:
+        """Per-sample weights (float64) from the recorded statistics [epochs, n]."""
+        raise NotImplementedError
+
+    def continuation_indices(self, epoch: int) -> torch.Tensor:
+        raise NotImplementedError
+
+    def set_weights(self, weights: np.ndarray) -> None:
+        self.weights = torch.as_tensor(weights, dtype=torch.float64, device=self.trainer.device)
+
+    def rescore_due(self, epoch: int) -> bool:
+        return False
+
+    def epoch_indices(self, epoch: int) -> torch.Tensor:
+        if epoch < self.warmup_epochs:
+            return self.permutation()
+        if self.weights is None or self.rescore_due(epoch):
+            t = self.trainer
+            first = max(0, epoch - self.warmup_epochs) if self.weights is not None else 0
+            self.set_weights(self.score(t.records.as_numpy(first, epoch), t.labels_numpy))
+        return self.continuation_indices(epoch)
+
+    def state_dict(self) -> dict:
+        return {"weights": None if self.weights is None else self.weights.cpu()}
+
+    def load_state_dict(self, state: dict) -> None:
+        w = state.get("weights")
+        self.weights = None if w is None else w.to(self.trainer.device)

@@ -1,0 +1,53 @@
+"""SGD biased towards early important samples (Quercia et al., ICDM 2023).
+
+Warm-up: `warmup_epochs` epochs of uniform SGD (inside the budget), recording
+p_true of every sample from the training forward passes. Score: an importance
+per sample from those records (`metric`, default mean of 1 - p_true), smoothed
+as w + smoothing * mean(w) and normalised. Continue: the same run, each epoch n
+draws with replacement by those probabilities.
+
+`rescore_every` K > 0 re-scores every K epochs of the continuation from the
+records of the last `warmup_epochs` epochs (samples not drawn in that window
+keep their previous score), to test whether scoring once is enough.
+
+Charged like uniform: the records come from logits the step already has.
+"""
+
+import numpy as np
+import torch
+
+from .. import importance
+from .base import StagedMethod
+
+
+class Biased(StagedMethod):
+    name = "biased"
+    defaults = {"warmup_epochs": 5, "metric": "one_minus_p", "smoothing": 0.5, "rescore_every": 0}
+    choices = {"metric": tuple(importance.METRICS)}
+
+    def __init__(self, params, trainer):
+        super().__init__(params, trainer)
+        self._scores: np.ndarray | None = None
+
+    def score(self, records, labels):
+        fresh = importance.score(records, self.params["metric"])
+        if self._scores is not None:  # re-scoring: keep old scores of samples unseen in the window
+            unseen = np.isnan(records["p_true"]).all(axis=0)
+            fresh = np.where(unseen, self._scores, fresh)
+        self._scores = fresh
+        return importance.sampling_probabilities(fresh, float(self.params["smoothing"]))
+
+    def rescore_due(self, epoch):
+        k = int(self.params["rescore_every"])
+        return k > 0 and epoch > self.warmup_epochs and (epoch - self.warmup_epochs) % k == 0
+
+    def continuation_indices(self, epoch):
+        return self.draw(self.weights, self.trainer.n_train, replacement=True)
+
+    def state_dict(self):
+        scores = None if self._scores is None else torch.from_numpy(self._scores)
+        return {**super().state_dict(), "scores": scores}
+
+    def load_state_dict(self, state):
+        super().load_state_dict(state)
+        self._scores = None if state.get("scores") is None else state["scores"].numpy()

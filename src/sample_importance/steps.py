@@ -1,0 +1,179 @@
+"""The pipeline's steps as functions: prepare data, train, warm-up, score, continue.
+
+Each reads its inputs from files and writes its outputs atomically; the command
+line (`python -m sample_importance <step>`) and the Snakemake rules are thin
+wrappers around these. A run's folder holds:
+
+    metrics.csv      one row per evaluation: iteration, examples, lr, losses, test accuracy, wall seconds
+    per_class.csv    per-class test accuracy at the end, with train/test counts
+    class_draws.csv  per epoch and class, how many examples were drawn
+    run.json         the resolved run spec, seed, versions, device, git commit, times, final numbers
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from . import data as data_mod
+from .atomic import torch_save, write_csv, write_json
+from .engine import Trainer
+from .methods import method_class
+from .provenance import device_info, run_hash, git_state, now, versions
+
+log = logging.getLogger(__name__)
+
+RESUME_FILE = "resume.pt"
+
+
+def prepare_data(name: str, spec: dict, out: str) -> None:
+    ds = data_mod.build(name, spec)
+    data_mod.save(ds, out)
+    log.info("prepared %s -> %s", data_mod.describe(ds), out)
+
+
+def _resume_callback(out_dir: Path, spec: dict):
+    """Save a resumable checkpoint every `checkpoint_every` epochs (0: never)."""
+    every = int(spec["train"].get("checkpoint_every", 0))
+    if not every:
+        return None
+    digest = run_hash(spec)
+
+    def save(trainer: Trainer) -> None:
+        if trainer.epoch % every == 0 and not trainer.finished:
+            torch_save(out_dir / RESUME_FILE, {"spec_hash": digest, "state": trainer.state_dict()})
+            log.info("checkpoint at epoch %d (iteration %d)", trainer.epoch, trainer.step)
+
+    return save
+
+
+def _try_resume(trainer: Trainer, out_dir: Path, spec: dict) -> bool:
+    path = out_dir / RESUME_FILE
+    if not path.exists():
+        return False
+    saved = torch.load(path, map_location="cpu", weights_only=True)
+    if saved.get("spec_hash") != run_hash(spec):
+        log.warning("ignoring %s: it belongs to another configuration", path)
+        return False
+    trainer.load_state_dict(saved["state"])
+    log.info("resumed from %s at epoch %d (iteration %d)", path, trainer.epoch, trainer.step)
+    return True
+
+
+def _run_json(spec: dict, trainer: Trainer, started: str, extra: dict | None = None) -> dict:
+    last = trainer.metrics[-1]
+    return {
+        "spec": spec,
+        "run_id": spec.get("run_id"),
+        "label": spec.get("label"),
+        "seed": spec["seed"],
+        "config_hash": run_hash(spec),
+        "git": git_state(),
+        "versions": versions(),
+        "device": device_info(trainer.device),
+        "started": started,
+        "finished": now(),
+        "iterations": trainer.step,
+        "total_steps": trainer.total_steps,
+        "full_iterations": trainer.full_iterations,
+        "n_train": trainer.n_train,
+        "final_test_accuracy": last["test_accuracy"],
+        "train_seconds": trainer.train_seconds,
+        **(extra or {}),
+    }
+
+
+def _write_run(out_dir: Path, spec: dict, trainer: Trainer, started: str, extra: dict | None = None) -> None:
+    """Write the run's tables, then run.json last: its presence means the run is complete."""
+    write_csv(out_dir / "metrics.csv", pd.DataFrame(trainer.metrics))
+    write_csv(out_dir / "per_class.csv", pd.DataFrame(trainer.per_class_table()))
+    write_csv(out_dir / "class_draws.csv", pd.DataFrame(trainer.class_draws))
+    write_json(out_dir / "run.json", _run_json(spec, trainer, started, extra))
+    (out_dir / RESUME_FILE).unlink(missing_ok=True)
+
+
+def train(spec: dict, data_path: str, out_dir: str, progress: bool = True) -> Trainer:
+    """One run from start to end of its budget (any method, staged ones included, in one process)."""
+    out = Path(out_dir)
+    started = now()
+    trainer = Trainer(spec, data_mod.load(data_path), progress=progress)
+    _try_resume(trainer, out, spec)
+    trainer.run(on_epoch_end=_resume_callback(out, spec))
+    _write_run(out, spec, trainer, started)
+    return trainer
+
+
+def warmup(spec: dict, data_path: str, out_dir: str, progress: bool = True) -> Trainer:
+    """The first `warmup_epochs` epochs of a staged method (uniform SGD): checkpoint and recorded statistics.
+
+    `spec` is a warm-up spec (method uniform, `warmup_epochs` set); its state is
+    exactly that of any staged method after its warm-up, since their warm-up
+    draws the same random permutations from the same generator.
+    """
+    out = Path(out_dir)
+    started = now()
+    trainer = Trainer(spec, data_mod.load(data_path), progress=progress)
+    epochs = int(spec["warmup_epochs"])
+    _try_resume(trainer, out, spec)
+    trainer.run(until_epoch=epochs, on_epoch_end=_resume_callback(out, spec))
+    state = trainer.state_dict()
+    torch_save(out / "records.pt", {"records": state["records"], "labels": trainer.labels.cpu(),
+                                    "source_index": trainer.data.train_source_index, "classes": trainer.data.classes,
+                                    "spec": spec})
+    torch_save(out / "checkpoint.pt", {"spec_hash": run_hash(spec), "state": state})
+    write_json(out / "run.json", _run_json(spec, trainer, started, {"warmup_epochs": epochs}))
+    (out / RESUME_FILE).unlink(missing_ok=True)
+    return trainer
+
+
+def score(spec: dict, records_path: str, out_dir: str) -> np.ndarray:
+    """Weights of a staged method from warm-up records (possibly another model's: importance_from)."""
+    out = Path(out_dir)
+    start = time.perf_counter()
+    saved = torch.load(records_path, map_location="cpu", weights_only=True)
+    records = {k: v.double().numpy() for k, v in saved["records"].items()}
+    labels = saved["labels"].numpy()
+    method = method_class(spec["method"])(spec.get("method_params", {}), trainer=None)
+    epochs = method.warmup_epochs
+    weights = method.score({k: v[:epochs] for k, v in records.items()}, labels)
+    seconds = time.perf_counter() - start
+    scores = getattr(method, "_scores", None)
+    _save_npy(out / "weights.npy", weights)
+    _save_npy(out / "scores.npy", scores if scores is not None else weights)
+    from .importance import class_table
+
+    classes = list(saved.get("classes") or [str(c) for c in range(int(labels.max()) + 1)])
+    write_csv(out / "classes.csv", class_table(weights, labels, classes, scores))
+    write_json(out / "score.json", {"seconds": seconds, "records": str(records_path), "warmup_epochs": epochs,
+                                   "method_params": method.params, "config_hash": run_hash(spec),
+                                   "git": git_state(), "finished": now()})
+    return weights
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    from .atomic import atomic_path
+
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.save(f, array)
+
+
+def continue_run(spec: dict, data_path: str, warmup_dir: str, importance_dir: str, out_dir: str, progress: bool = True) -> Trainer:
+    """Resume the warm-up checkpoint and spend the rest of the budget drawing by the scored weights."""
+    out = Path(out_dir)
+    started = now()
+    trainer = Trainer(spec, data_mod.load(data_path), progress=progress)
+    if not _try_resume(trainer, out, spec):
+        saved = torch.load(Path(warmup_dir) / "checkpoint.pt", map_location="cpu", weights_only=True)
+        trainer.load_state_dict(saved["state"])
+        trainer.method.set_weights(np.load(Path(importance_dir) / "weights.npy"))
+        score_info = pd.read_json(Path(importance_dir) / "score.json", typ="series")
+        trainer.train_seconds += float(score_info["seconds"])  # wall-clock speedup includes scoring
+    trainer.run(on_epoch_end=_resume_callback(out, spec))
+    _write_run(out, spec, trainer, started, {"warmup_dir": str(warmup_dir), "importance_dir": str(importance_dir)})
+    return trainer

@@ -1,0 +1,21 @@
+# prepare_data: one cached tensor file per dataset variant (imbalance applied to the training split).
+
+
+wildcard_constraints:
+    dataset=one_of(config["datasets"]),
+
+
+rule prepare_data:
+    output:
+        f"{RESULTS}/data/{{dataset}}.pt",
+    params:
+        spec=lambda wc: quoted_json(config["datasets"][wc.dataset]),
+    log:
+        f"{RESULTS}/logs/prepare_data/{{dataset}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/prepare_data/{{dataset}}.tsv"
+    resources:
+        mem_mb=lambda wc, attempt: scaled(4000, attempt),
+        runtime=lambda wc, attempt: scaled(20, attempt),
+    shell:
+        "{PY} prepare-data --name {wildcards.dataset} --spec {params.spec} --out {output} 2> {log}"
