@@ -9,6 +9,7 @@ stays at a fraction of a second.
 
 from __future__ import annotations
 
+import io
 import os
 import tarfile
 import zlib
@@ -93,13 +94,18 @@ def _cifar(spec: dict, hundred: bool) -> tuple[Split, Split, list[str]]:
 
 
 def _decode(data: bytes, where: str) -> torch.Tensor:
-    from torchvision.io import ImageReadMode, decode_image
+    """Decode one image file to uint8 [C, H, W] (grey stays 1 channel, anything else becomes RGB)."""
+    from PIL import Image
 
     try:
-        img = decode_image(torch.frombuffer(bytearray(data), dtype=torch.uint8), mode=ImageReadMode.UNCHANGED)
-    except Exception as e:  # noqa: BLE001 - torchvision raises RuntimeError or ValueError by format
+        with Image.open(io.BytesIO(data)) as img:
+            img.load()
+            if img.mode not in ("L", "RGB"):
+                img = img.convert("RGB")
+            array = np.asarray(img)
+    except Exception as e:  # noqa: BLE001 - Pillow raises several types for a bad file
         raise DataError(f"cannot decode image {where}: {e}") from e
-    return img
+    return torch.from_numpy(array[None] if array.ndim == 2 else array.transpose(2, 0, 1).copy())
 
 
 def _stack(images: list[torch.Tensor], names: list[str], origin: str) -> torch.Tensor:

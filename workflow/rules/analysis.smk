@@ -3,19 +3,21 @@
 
 rule aggregate:
     input:
-        runs=[GRID.run_dir(r) + "/run.json" for r in GRID.runs],
-        metrics=[GRID.run_dir(r) + "/metrics.csv" for r in GRID.runs],
-        importance=[GRID.run_dir(r) + "/importance/classes.csv" for r, s in GRID.runs.items() if s["staged"]],
+        runs=[f"{GRID.run_dir(r)}/run.json" for r in GRID.runs],
+        metrics=[f"{GRID.run_dir(r)}/metrics.csv" for r in GRID.runs],
+        importance=[f"{GRID.run_dir(r)}/importance/classes.csv" for r, s in GRID.runs.items() if s["staged"]],
     output:
         SUMMARY_FILES,
     params:
-        runs=" ".join(shlex.quote(GRID.run_dir(r)) for r in GRID.runs),
-        out=f"{RESULTS}/summary",
+        runs=lambda wc, input: " ".join(shlex.quote(str(Path(f).parent)) for f in input.runs),
+        out=lambda wc, output: str(Path(output[0]).parent),
+    conda:
+        CONDA_ENV
     log:
         f"{RESULTS}/logs/aggregate.log",
     localrule: True
     shell:
-        "{PY} aggregate --out {params.out} {params.runs} 2> {log}"
+        "python -m sample_importance aggregate --out {params.out} {params.runs} 2> {log}"
 
 
 rule plots:
@@ -24,9 +26,12 @@ rule plots:
     output:
         FIGURE_FILES,
     params:
-        summary=f"{RESULTS}/summary",
+        summary=lambda wc, input: str(Path(input[0]).parent),
+        figures=lambda wc, output: str(Path(output[0]).parent),
+    conda:
+        CONDA_ENV
     log:
         f"{RESULTS}/logs/plots.log",
     localrule: True
     shell:
-        "{PY} plot --summary {params.summary} --out {FIGURES} 2> {log}"
+        "python -m sample_importance plot --summary {params.summary} --out {params.figures} 2> {log}"

@@ -1,7 +1,6 @@
 # Config validation, the run grid and helpers shared by the rules.
 import json
 import re
-import os
 import shlex
 import sys
 from pathlib import Path
@@ -23,11 +22,14 @@ RESULTS, FIGURES = GRID.results, GRID.figures
 FIGURE_FILES = figure_files(config, FIGURES)
 SUMMARY_FILES = summary_files(RESULTS)
 
-# Steps run as `python -m sample_importance`: the package comes from this checkout,
-# and `python` is the interpreter running Snakemake unless an env (conda) is active.
-os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (SRC, os.environ.get("PYTHONPATH")) if p)
-os.environ["PATH"] = os.pathsep.join((str(Path(sys.executable).parent), os.environ.get("PATH", "")))
-PY = "python -m sample_importance"
+# Steps run as `python -m sample_importance`: the package comes from this checkout, and
+# `python` is the one on PATH (an activated venv or conda env); the interpreter running
+# Snakemake is appended as a fallback, so `.venv/bin/snakemake` works without activation.
+shell.prefix(
+    f"export PYTHONPATH={shlex.quote(SRC)}${{{{PYTHONPATH:+:$PYTHONPATH}}}};"
+    f" export PATH=\"$PATH:{Path(sys.executable).parent}\"; "
+)
+CONDA_ENV = "../../envs/pipeline.yaml"
 RES = config["resources"]
 NEVER = "(?!x)x"  # a wildcard constraint that matches nothing (for empty method lists)
 
@@ -53,3 +55,25 @@ def runtime_minutes(spec, attempt):
 
 def data_file(spec):
     return f"{RESULTS}/data/{spec['dataset']}.pt"
+
+
+RUN_OUTPUTS = ("metrics.csv", "per_class.csv", "class_draws.csv", "run.json")
+
+
+def run_outputs(method_wildcard):
+    return {name.split(".")[0]: f"{RESULTS}/runs/{method_wildcard}/{{run}}/{name}" for name in RUN_OUTPUTS}
+
+
+def training_resources(spec_of):
+    """Per-job resources of a training rule; `spec_of` maps wildcards to the run spec."""
+    return dict(
+        mem_mb=lambda wc, attempt: scaled(RES["mem_mb"], attempt),
+        runtime=lambda wc, attempt: runtime_minutes(spec_of(wc), attempt),
+        cpus_per_task=RES["cpus_per_task"],
+        gpu=1 if RES["gpu"] else 0,
+    )
+
+
+def folder_of(output_file):
+    """The run folder a step writes, from one of its declared outputs."""
+    return lambda wc, output: str(Path(output[output_file]).parent)

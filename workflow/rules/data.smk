@@ -10,6 +10,8 @@ rule prepare_data:
         f"{RESULTS}/data/{{dataset}}.pt",
     params:
         spec=lambda wc: quoted_json(config["datasets"][wc.dataset]),
+    conda:
+        CONDA_ENV
     log:
         f"{RESULTS}/logs/prepare_data/{{dataset}}.log",
     benchmark:
@@ -18,4 +20,4 @@ rule prepare_data:
         mem_mb=lambda wc, attempt: scaled(4000, attempt),
         runtime=lambda wc, attempt: scaled(20, attempt),
     shell:
-        "{PY} prepare-data --name {wildcards.dataset} --spec {params.spec} --out {output} 2> {log}"
+        "python -m sample_importance prepare-data --name {wildcards.dataset} --spec {params.spec} --out {output} 2> {log}"

@@ -7,28 +7,6 @@ wildcard_constraints:
     warmup=r"[^/]+/[^/]+/[^/]+/[^/]+",
 
 
-RUN_OUTPUTS = ("metrics.csv", "per_class.csv", "class_draws.csv", "run.json")
-
-
-def run_outputs(method_wildcard):
-    base = f"{RESULTS}/runs/{method_wildcard}/{{run}}/"
-    return {name.split(".")[0]: base + name for name in RUN_OUTPUTS}
-
-
-def training_resources():
-    """Per-job resources of a training rule; `spec_of` maps wildcards to the run spec."""
-
-    def build(spec_of):
-        return dict(
-            mem_mb=lambda wc, attempt: scaled(RES["mem_mb"], attempt),
-            runtime=lambda wc, attempt: runtime_minutes(spec_of(wc), attempt),
-            cpus_per_task=RES["cpus_per_task"],
-            gpu=1 if RES["gpu"] else 0,
-        )
-
-    return build
-
-
 rule train:
     input:
         data=lambda wc: data_file(GRID.runs[wc.run]),
@@ -38,16 +16,18 @@ rule train:
         method=one_of(GRID.online_methods()),
     params:
         spec=lambda wc: quoted_json(GRID.runs[wc.run]),
-        out=lambda wc: GRID.run_dir(wc.run),
+        out=folder_of("run"),
+    conda:
+        CONDA_ENV
     log:
         f"{RESULTS}/logs/train/{{method}}/{{run}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/train/{{method}}/{{run}}.tsv"
     threads: RES["cpus_per_task"]
     resources:
-        **training_resources()(lambda wc: GRID.runs[wc.run]),
+        **training_resources(lambda wc: GRID.runs[wc.run]),
     shell:
-        "{PY} train --spec {params.spec} --data {input.data} --out {params.out} --no-progress --threads {threads} 2> {log}"
+        "python -m sample_importance train --spec {params.spec} --data {input.data} --out {params.out} --no-progress --threads {threads} 2> {log}"
 
 
 rule warmup:
@@ -59,21 +39,23 @@ rule warmup:
         run=f"{RESULTS}/warmups/{{warmup}}/run.json",
     params:
         spec=lambda wc: quoted_json(GRID.warmups[wc.warmup]),
-        out=lambda wc: GRID.warmup_dir(wc.warmup),
+        out=folder_of("run"),
+    conda:
+        CONDA_ENV
     log:
         f"{RESULTS}/logs/warmup/{{warmup}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/warmup/{{warmup}}.tsv"
     threads: RES["cpus_per_task"]
     resources:
-        **training_resources()(lambda wc: GRID.warmups[wc.warmup]),
+        **training_resources(lambda wc: GRID.warmups[wc.warmup]),
     shell:
-        "{PY} warmup --spec {params.spec} --data {input.data} --out {params.out} --no-progress --threads {threads} 2> {log}"
+        "python -m sample_importance warmup --spec {params.spec} --data {input.data} --out {params.out} --no-progress --threads {threads} 2> {log}"
 
 
 rule score:
     input:
-        records=lambda wc: GRID.warmup_dir(GRID.runs[wc.run]["score_warmup_id"]) + "/records.pt",
+        records=lambda wc: f"{GRID.warmup_dir(GRID.runs[wc.run]['score_warmup_id'])}/records.pt",
     output:
         weights=f"{RESULTS}/runs/{{method}}/{{run}}/importance/weights.npy",
         scores=f"{RESULTS}/runs/{{method}}/{{run}}/importance/scores.npy",
@@ -83,20 +65,22 @@ rule score:
         method=one_of(GRID.staged_methods()),
     params:
         spec=lambda wc: quoted_json(GRID.runs[wc.run]),
-        out=lambda wc: GRID.run_dir(wc.run) + "/importance",
+        out=folder_of("weights"),
+    conda:
+        CONDA_ENV
     log:
         f"{RESULTS}/logs/score/{{method}}/{{run}}.log",
     resources:
         mem_mb=lambda wc, attempt: scaled(2000, attempt),
         runtime=lambda wc, attempt: scaled(10, attempt),
     shell:
-        "{PY} score --spec {params.spec} --records {input.records} --out {params.out} 2> {log}"
+        "python -m sample_importance score --spec {params.spec} --records {input.records} --out {params.out} 2> {log}"
 
 
 rule continue:
     input:
         data=lambda wc: data_file(GRID.runs[wc.run]),
-        checkpoint=lambda wc: GRID.warmup_dir(GRID.runs[wc.run]["warmup_id"]) + "/checkpoint.pt",
+        checkpoint=lambda wc: f"{GRID.warmup_dir(GRID.runs[wc.run]['warmup_id'])}/checkpoint.pt",
         weights=f"{RESULTS}/runs/{{method}}/{{run}}/importance/weights.npy",
         info=f"{RESULTS}/runs/{{method}}/{{run}}/importance/score.json",
     output:
@@ -105,16 +89,18 @@ rule continue:
         method=one_of(GRID.staged_methods()),
     params:
         spec=lambda wc: quoted_json(GRID.runs[wc.run]),
-        out=lambda wc: GRID.run_dir(wc.run),
-        warmup=lambda wc: GRID.warmup_dir(GRID.runs[wc.run]["warmup_id"]),
-        importance=lambda wc: GRID.run_dir(wc.run) + "/importance",
+        out=folder_of("run"),
+        warmup=lambda wc, input: str(Path(input.checkpoint).parent),
+        importance=lambda wc, input: str(Path(input.weights).parent),
+    conda:
+        CONDA_ENV
     log:
         f"{RESULTS}/logs/continue/{{method}}/{{run}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/continue/{{method}}/{{run}}.tsv"
     threads: RES["cpus_per_task"]
     resources:
-        **training_resources()(lambda wc: GRID.runs[wc.run]),
+        **training_resources(lambda wc: GRID.runs[wc.run]),
     shell:
-        "{PY} continue --spec {params.spec} --data {input.data} --warmup {params.warmup}"
+        "python -m sample_importance continue --spec {params.spec} --data {input.data} --warmup {params.warmup}"
         " --importance {params.importance} --out {params.out} --no-progress --threads {threads} 2> {log}"

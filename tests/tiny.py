@@ -1,0 +1,31 @@
+"""Tiny datasets and run specs shared by the engine tests (no download, seconds on a CPU)."""
+
+import torch
+
+from sample_importance import data
+
+TRAIN = {"epochs": 4, "batch_size": 32, "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4, "schedule": "linear",
+         "eval_every": 10, "device": "cpu", "threads": 1, "width": 8}
+
+
+def digits(imbalance: dict | None = None) -> data.Dataset:
+    return data.build("digits", {"source": "digits", "imbalance": imbalance or {}})
+
+
+def spec(method="uniform", params=None, budget=1.0, seed=0, augmentation="crop", **train) -> dict:
+    return {"dataset": "digits", "model": "cnn", "augmentation": augmentation, "budget": budget, "seed": seed,
+            "label": method, "method": method, "method_params": params or {}, "train": {**TRAIN, **train}}
+
+
+def blobs(n_per_class=32, n_classes=4, size=8, seed=0) -> data.Dataset:
+    """Separable synthetic images: class c has a bright c-th horizontal band."""
+    g = torch.Generator().manual_seed(seed)
+    y = torch.arange(n_classes).repeat_interleave(n_per_class)
+    x = torch.randint(0, 60, (len(y), 1, size, size), generator=g, dtype=torch.uint8)
+    band = size // n_classes
+    for c in range(n_classes):
+        x[y == c, :, c * band:(c + 1) * band] += 180
+    split = data.Split(x, y)
+    scaled = x.float() / 255
+    return data.Dataset("blobs", [str(c) for c in range(n_classes)], split, data.Split(x.clone(), y.clone()),
+                        torch.arange(len(y)), scaled.mean((0, 2, 3)), scaled.std((0, 2, 3)), {"source": "synthetic"})
