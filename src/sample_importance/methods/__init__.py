@@ -8,6 +8,14 @@ import importlib
 REGISTRY = {
     "uniform": "uniform:Uniform",
     "biased": "biased:Biased",
+    "uniform_replacement": "uniform_replacement:UniformReplacement",
+    "p_sgd": "p_sgd:PSGD",
+    "c_sgd": "c_sgd:CSGD",
+    "selective_backprop": "selective_backprop:SelectiveBackprop",
+    "upper_bound_is": "upper_bound_is:UpperBoundIS",
+    "loss_rank": "loss_rank:LossRank",
+    "infobatch": "infobatch:InfoBatch",
+    "el2n_prune": "el2n_prune:EL2NPrune",
 }
 
 
