@@ -156,7 +156,13 @@ def main(argv=None) -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from .config import ConfigError
 
+    expected = [ConfigError]
+    if args.command in ("prepare-data", "train", "warmup", "continue"):
+        from .data import DataError
+        from .engine import DivergenceError
+
+        expected += [DataError, DivergenceError]
     try:
         args.func(args)
-    except ConfigError as e:
+    except tuple(expected) as e:  # a known failure: its message says what and how to fix, no traceback needed
         sys.exit(f"error: {e}")

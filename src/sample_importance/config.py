@@ -41,7 +41,7 @@ def load_config(path: str | os.PathLike) -> dict:
 
 def _suggest(key: str, valid) -> str:
     close = difflib.get_close_matches(key, list(valid), n=1, cutoff=0.5)
-    return f"did you mean {close[0]!r}? " if close else ""
+    return f"Did you mean {close[0]!r}? " if close else ""
 
 
 def _fail(field: str, value, problem: str, fix: str) -> None:
@@ -62,7 +62,7 @@ def check_unknown_keys(config, schema: dict, where: str = "") -> None:
             check_unknown_keys(value, extra, field)
         elif extra is False:
             raise ConfigError(
-                f"config field `{field}` is not a known key. {_suggest(str(key), props)}"
+                f"config field `{field}` is not a known key. Fix: {_suggest(str(key), props)}"
                 f"Valid keys{' under ' + where if where else ''}: {', '.join(props)}."
             )
 
@@ -77,10 +77,26 @@ def validate(config: dict, schema_path: str | os.PathLike = SCHEMA) -> dict:
     try:
         snakemake_validate(config, str(schema_path), set_default=True)
     except WorkflowError as e:
-        raise ConfigError(f"config does not match workflow/schemas/config.schema.yaml: {e}") from e
+        raise ConfigError(_schema_message(e)) from e
     _fill_nested_defaults(config, schema)
     check_semantics(config)
     return config
+
+
+def _schema_message(error: Exception) -> str:
+    """One line naming the field, the value and the rule it breaks, from snakemake's wrapped jsonschema error."""
+    cause = error.__cause__ or error.__context__
+    if not hasattr(cause, "absolute_path"):
+        return f"config does not match workflow/schemas/config.schema.yaml: {error}"
+    field = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in cause.absolute_path).lstrip(".") or "(top level)"
+    rule = cause.schema if isinstance(cause.schema, dict) else {}
+    limits = ", ".join(f"{k} {rule[k]!r}" for k in ("type", "minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum",
+                                                     "minItems", "minProperties", "pattern", "required") if k in rule)
+    value = repr(cause.instance)
+    value = value if len(value) <= 120 else value[:117] + "..."
+    about = f" ({rule['description'].strip().rstrip('.')})" if rule.get("description") else ""
+    return (f"config field `{field}` = {value}: {cause.message}. Fix: give a value with {limits or 'the schema rule'}{about}; "
+            "see workflow/schemas/config.schema.yaml")
 
 
 def _fill_nested_defaults(config: dict, schema: dict) -> None:
@@ -121,7 +137,7 @@ def resolve_method_params(label: str, entry: dict) -> dict:
             valid = ", ".join(cls.defaults) or "(none)"
             raise ConfigError(
                 f"config field `methods.{label}.{key}` is not a parameter of method {name!r}. "
-                f"{_suggest(key, cls.defaults)}Valid parameters: {valid}."
+                f"Fix: {_suggest(key, cls.defaults)}Valid parameters: {valid}."
             )
         default = cls.defaults[key]
         if isinstance(default, (int, float)) and not isinstance(default, bool) and not isinstance(value, (int, float)):
@@ -155,6 +171,20 @@ def estimated_train_counts(name: str, spec: dict) -> list[int] | None:
     return class_counts(counts, imb.get("kind", "none"), float(imb.get("ratio", 1)), float(imb.get("step_fraction", 0.5)))
 
 
+def _check_imagefolder_root(field: str, root: str) -> None:
+    """A folder must hold train/ and test/; a file must be a tar archive (its images are checked by prepare_data)."""
+    import tarfile
+
+    if os.path.isdir(root):
+        missing = [s for s in ("train", "test") if not os.path.isdir(os.path.join(root, s))]
+        if missing:
+            _fail(field, root, f"this ImageFolder has no {' or '.join(f'{s}/' for s in missing)} folder",
+                  "point root to the folder that holds train/<class>/ and test/<class>/")
+    elif not tarfile.is_tarfile(root):
+        _fail(field, root, "this file is not a tar archive (.tar, .tar.gz, ...)",
+              "point root to a .tar(.gz) of train/<class>/ and test/<class>/, or to such a folder")
+
+
 def _check_dataset(name: str, spec: dict, batch_size: int) -> None:
     from .data import SOURCES
 
@@ -172,6 +202,8 @@ def _check_dataset(name: str, spec: dict, batch_size: int) -> None:
     if spec["source"] == "imagefolder" and not os.path.exists(spec["root"]):
         _fail(f"{field}.root", spec["root"], "this ImageFolder path does not exist (relative paths start at the working directory)",
               "point root to a folder with train/<class>/ and test/<class>/ or to a .tar.gz of one")
+    if spec["source"] == "imagefolder":
+        _check_imagefolder_root(f"{field}.root", spec["root"])
     if spec["source"] in ("cifar10", "cifar100") and not spec["download"]:
         folder = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}[spec["source"]]
         if not os.path.isdir(os.path.join(spec["root"], folder)):

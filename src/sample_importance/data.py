@@ -105,7 +105,7 @@ def _decode(data: bytes, where: str) -> torch.Tensor:
             array = np.asarray(img)
     except Exception as e:  # noqa: BLE001 - Pillow raises several types for a bad file
         raise DataError(f"cannot decode image {where}: {e}") from e
-    return torch.from_numpy(array[None] if array.ndim == 2 else array.transpose(2, 0, 1).copy())
+    return torch.from_numpy((array[None] if array.ndim == 2 else array.transpose(2, 0, 1)).copy())
 
 
 def _stack(images: list[torch.Tensor], names: list[str], origin: str) -> torch.Tensor:

@@ -120,7 +120,8 @@ class Trainer:
         return ((x - self._mean) / self._std).contiguous(memory_format=self.memory_format)
 
     def train_images(self, indices: torch.Tensor) -> torch.Tensor:
-        return self.data.train.x[indices].float().div_(255)
+        # index_select, not x[indices]: the same gather, over 10x faster on a CPU for a batch of images
+        return self.data.train.x.index_select(0, indices).float().div_(255)
 
     @torch.no_grad()
     def forward_no_grad(self, indices: torch.Tensor) -> torch.Tensor:
@@ -145,7 +146,7 @@ class Trainer:
 
     def train_step(self, batch: Batch) -> None:
         idx = batch.indices
-        y = self.labels[idx]
+        y = self.labels.index_select(0, idx)
         aug = self.augment(self.train_images(idx), y, self.generator)
         lr = self.lr_now()
         for group in self.optimizer.param_groups:
@@ -171,14 +172,14 @@ class Trainer:
         self.examples_backpropagated += len(idx)
         self._loss_sum += loss.detach()
         self._loss_count += 1
-        self._draws += torch.bincount(y, minlength=self.n_classes)
+        self._draws.index_add_(0, y, torch.ones_like(y))  # not bincount: on CUDA it syncs (it reads y.max())
         if self.device.type == "cpu" or self.step % 50 == 0:
             self._check_finite(loss, lr)
 
-    def _check_finite(self, loss: torch.Tensor, lr: float) -> None:
+    def _check_finite(self, loss: torch.Tensor, lr: float, what: str = "loss") -> None:
         if not bool(torch.isfinite(loss)):
             raise DivergenceError(
-                f"training diverged: loss is {float(loss)} at iteration {self.step} (epoch {self.epoch}) of method "
+                f"training diverged: {what} is {float(loss.detach())} at iteration {self.step} (epoch {self.epoch}) of method "
                 f"{self.spec['method']!r} ({self.spec.get('label', '')}) with learning rate {lr:.4g} (peak "
                 f"{self.base_lr:g}). Fix: lower train.lr or add train.lr_warmup_fraction."
             )
@@ -260,6 +261,8 @@ class Trainer:
         train_loss = float(self._loss_sum) / self._loss_count if self._loss_count else float("nan")
         if self._loss_count and not math.isfinite(train_loss):
             self._check_finite(self._loss_sum, self.lr_now())
+        # a last step that made the weights NaN has a finite loss itself; the test loss shows it
+        self._check_finite(torch.tensor(result["test_loss"]), self.lr_now(), what="test loss")
         self._loss_sum.zero_()
         self._loss_count = 0
         self.metrics.append({
@@ -276,6 +279,9 @@ class Trainer:
         })
         if self._bar is not None:
             self._bar.set_postfix(acc=f"{result['test_accuracy']:.3f}", refresh=False)
+        if not self.progress:  # jobs log to files: one line per evaluation instead of a bar
+            log.info("iteration %d/%d epoch %.2f test accuracy %.4f loss %.4f (%.1f s)", self.step, self.total_steps,
+                     self.metrics[-1]["epoch"], result["test_accuracy"], result["test_loss"], self.train_seconds)
         self._tick = time.perf_counter()
         return result
 

@@ -32,7 +32,7 @@ NOT_HASHED = ("device", "threads", "compile", "eval_batch_size", "checkpoint_eve
 def run_hash(spec: dict) -> str:
     """Hash of everything in a run spec that changes its numbers."""
     train = {k: v for k, v in spec.get("train", {}).items() if k not in NOT_HASHED}
-    return config_hash({**spec, "train": train})
+    return config_hash({**{k: v for k, v in spec.items() if k != "run_id"}, "train": train})
 
 
 def now() -> str:
@@ -69,8 +69,8 @@ def device_info(device) -> dict:
     import torch
 
     info = {"device": str(device), "cpu": platform.processor() or platform.machine(), "torch_threads": torch.get_num_threads()}
+    info["cuda"] = torch.version.cuda
     if torch.cuda.is_available():
-        info["cuda"] = torch.version.cuda
         if str(device).startswith("cuda"):
             info["gpu"] = torch.cuda.get_device_name(device)
     return info

@@ -56,7 +56,11 @@ def _try_resume(trainer: Trainer, out_dir: Path, spec: dict) -> bool:
     path = out_dir / RESUME_FILE
     if not path.exists():
         return False
-    saved = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - an unreadable checkpoint only costs a fresh start
+        log.warning("ignoring unreadable checkpoint %s (%s); starting from scratch", path, e)
+        return False
     if saved.get("spec_hash") != run_hash(spec):
         log.warning("ignoring %s: it belongs to another configuration", path)
         return False

@@ -22,13 +22,12 @@ RESULTS, FIGURES = GRID.results, GRID.figures
 FIGURE_FILES = figure_files(config, FIGURES)
 SUMMARY_FILES = summary_files(RESULTS)
 
-# Steps run as `python -m sample_importance`: the package comes from this checkout, and
-# `python` is the one on PATH (an activated venv or conda env); the interpreter running
-# Snakemake is appended as a fallback, so `.venv/bin/snakemake` works without activation.
-shell.prefix(
-    f"export PYTHONPATH={shlex.quote(SRC)}${{{{PYTHONPATH:+:$PYTHONPATH}}}};"
-    f" export PATH=\"$PATH:{Path(sys.executable).parent}\"; "
-)
+# Steps run as `python -m sample_importance` with the package from this checkout. Without
+# --sdm conda, `python` is the interpreter running Snakemake (put first on PATH), so
+# `.venv/bin/snakemake` works without activating the venv; with conda, the env's python.
+_methods = {str(m).lower() for m in getattr(workflow.deployment_settings, "deployment_method", ())}
+_path = "" if any("conda" in m for m in _methods) else f"export PATH={shlex.quote(str(Path(sys.executable).parent))}:$PATH; "
+shell.prefix(f"export PYTHONPATH={shlex.quote(SRC)}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; {_path}")
 CONDA_ENV = "../../envs/pipeline.yaml"
 RES = config["resources"]
 NEVER = "(?!x)x"  # a wildcard constraint that matches nothing (for empty method lists)
@@ -66,12 +65,14 @@ def run_outputs(method_wildcard):
 
 def training_resources(spec_of):
     """Per-job resources of a training rule; `spec_of` maps wildcards to the run spec."""
-    return dict(
+    resources = dict(
         mem_mb=lambda wc, attempt: scaled(RES["mem_mb"], attempt),
         runtime=lambda wc, attempt: runtime_minutes(spec_of(wc), attempt),
         cpus_per_task=RES["cpus_per_task"],
-        gpu=1 if RES["gpu"] else 0,
     )
+    if RES["gpu"]:  # SLURM: sbatch --gpus=1; workstation: one slot of --resources gpu=N
+        resources["gpu"] = 1
+    return resources
 
 
 def folder_of(output_file):
