@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from .atomic import write_csv
+from .budget_table import budget_table, write_markdown as write_budget_markdown
 from .outputs import SUMMARY_TABLES
 
 log = logging.getLogger(__name__)
@@ -136,6 +137,8 @@ def aggregate(run_dirs: list[str], out_dir: str) -> dict[str, pd.DataFrame]:
     tables = load_runs(run_dirs)
     tables["speedup"] = speedup(tables["curves"])
     tables["methods"] = methods_table(tables["final"])
+    tables["budget_table"] = budget_table(tables["final"])
+    write_budget_markdown(Path(out_dir) / "budget_table.md", tables["budget_table"])
     commits = sorted(tables["final"]["commit"].unique())
     tables["speedup"]["commits"] = ";".join(commits)
     tables["methods"]["commits"] = ";".join(commits)

@@ -9,6 +9,7 @@ stays at a fraction of a second.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import tarfile
@@ -83,7 +84,8 @@ def _cifar(spec: dict, hundred: bool) -> tuple[Split, Split, list[str]]:
     cls = datasets.CIFAR100 if hundred else datasets.CIFAR10
     root = spec.get("root", "data")
     try:
-        splits = [cls(root, train=t, download=spec.get("download", False)) for t in (True, False)]
+        with _download_lock(root, spec.get("download", False)):  # variants of one dataset share the download
+            splits = [cls(root, train=t, download=spec.get("download", False)) for t in (True, False)]
     except RuntimeError as e:  # torchvision: "Dataset not found or corrupted..."
         raise DataError(
             f"{cls.__name__} not found under root {root!r} ({e}). Fix: set download: true for this dataset "
@@ -91,6 +93,23 @@ def _cifar(spec: dict, hundred: bool) -> tuple[Split, Split, list[str]]:
         ) from e
     to_split = lambda d: Split(torch.from_numpy(d.data).permute(0, 3, 1, 2).contiguous(), torch.tensor(d.targets))  # noqa: E731
     return to_split(splits[0]), to_split(splits[1]), list(splits[0].classes)
+
+
+@contextlib.contextmanager
+def _download_lock(root: str, download: bool):
+    """Serialise downloads into one root: parallel prepare_data jobs would otherwise corrupt the archive."""
+    if not download:
+        yield
+        return
+    import fcntl
+
+    os.makedirs(root, exist_ok=True)
+    with open(os.path.join(root, ".download.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def _decode(data: bytes, where: str) -> torch.Tensor:

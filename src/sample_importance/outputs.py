@@ -6,18 +6,44 @@ so the three never disagree. Free of torch so the Snakefile stays fast.
 
 from __future__ import annotations
 
-SUMMARY_TABLES = ("curves", "final", "speedup", "class_balance", "per_class", "draws", "methods")
+SUMMARY_TABLES = ("curves", "final", "speedup", "class_balance", "per_class", "draws", "methods", "budget_table")
+SUMMARY_EXTRAS = ("budget_table.md",)  # non-CSV renderings written beside the tables
 FIGURE_FORMATS = ("png", "pdf")
 
 
 def summary_files(results: str) -> list[str]:
-    return [f"{results}/summary/{name}.csv" for name in SUMMARY_TABLES]
+    return [f"{results}/summary/{name}.csv" for name in SUMMARY_TABLES] + [f"{results}/summary/{name}" for name in SUMMARY_EXTRAS]
 
 
 def figure_names(datasets) -> list[str]:
     """Figure stems: one accuracy-vs-iteration figure per dataset, the rest across datasets."""
-    return [f"accuracy_vs_iteration_{d}" for d in datasets] + ["speedup", "class_balance"]
+    return [f"accuracy_vs_iteration_{d}" for d in datasets] + ["speedup", "class_balance", "accuracy_vs_budget"]
 
 
 def figure_files(config: dict, figures: str) -> list[str]:
     return [f"{figures}/{stem}.{ext}" for stem in figure_names(config["datasets"]) for ext in FIGURE_FORMATS]
+
+
+# Importance analysis (importance_analysis.py, plots_importance.py): tables from the warm-up records, figures.
+IMPORTANCE_TABLES = ("importance_correlation", "importance_correlation_summary", "importance_agreement",
+                     "importance_rescoring", "importance_easy_hard")
+
+
+def importance_files(results: str) -> list[str]:
+    return [f"{results}/summary/{name}.csv" for name in IMPORTANCE_TABLES]
+
+
+def importance_figure_names(datasets, with_warmups: bool = True) -> list[str]:
+    """Figure stems of plots_importance: easy/hard samples per dataset, the rest across datasets.
+
+    Without warm-ups (no staged method in the config) only the methods figure remains.
+    """
+    if not with_warmups:
+        return ["final_accuracy_methods"]
+    return [f"easy_hard_{d}" for d in datasets] + ["importance_distribution", "importance_correlation",
+                                                    "score_agreement", "class_balance_over_time", "final_accuracy_methods"]
+
+
+def importance_figure_files(config: dict, figures: str, with_warmups: bool = True) -> list[str]:
+    return [f"{figures}/{stem}.{ext}" for stem in importance_figure_names(config["datasets"], with_warmups)
+            for ext in FIGURE_FORMATS]

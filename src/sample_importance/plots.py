@@ -159,5 +159,8 @@ def plot_all(summary_dir: str, out_dir: str) -> list[str]:
     save(class_balance_figure(pd.read_csv(summary / "class_balance.csv"), pd.read_csv(summary / "per_class.csv"), style),
          out_dir, "class_balance", style)
     written += ["speedup", "class_balance"]
+    from .plots_budget import accuracy_vs_budget  # noqa: PLC0415 - it imports this module
+    save(accuracy_vs_budget(final, style), out_dir, "accuracy_vs_budget", style)
+    written.append("accuracy_vs_budget")
     log.info("wrote %d figures to %s", len(written), out_dir)
     return written

@@ -14,6 +14,8 @@ rule prepare_data:
         CONDA_ENV
     log:
         f"{RESULTS}/logs/prepare_data/{{dataset}}.log",
+    # downloads need the network, which compute nodes often lack: then this runs on the submit host
+    localrule: any(spec["download"] for spec in config["datasets"].values())
     benchmark:
         f"{RESULTS}/benchmarks/prepare_data/{{dataset}}.tsv"
     resources:
