@@ -12,13 +12,19 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-configfile: "config.yaml"
+# config.yaml is the default; `--configfile A.yaml [B.yaml ...]` replaces it (later files update earlier ones)
+if not workflow.config_settings.configfiles:
+
+    configfile: "config.yaml"
+
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/report.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/analysis.smk"
+include: "workflow/rules/importance.smk"
 
 
 rule all:
@@ -26,3 +32,5 @@ rule all:
     input:
         FIGURE_FILES,
         SUMMARY_FILES,
+        IMPORTANCE_FILES,
+        FIGURES_README,

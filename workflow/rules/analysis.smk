@@ -7,7 +7,7 @@ rule aggregate:
         metrics=[f"{GRID.run_dir(r)}/metrics.csv" for r in GRID.runs],
         importance=[f"{GRID.run_dir(r)}/importance/classes.csv" for r, s in GRID.runs.items() if s["staged"]],
     output:
-        SUMMARY_FILES,
+        reported_tables(SUMMARY_FILES),
     params:
         runs=lambda wc, input: " ".join(shlex.quote(str(Path(f).parent)) for f in input.runs),
         out=lambda wc, output: str(Path(output[0]).parent),
@@ -24,7 +24,7 @@ rule plots:
     input:
         SUMMARY_FILES,
     output:
-        FIGURE_FILES,
+        reported_figures(FIGURE_FILES),
     params:
         summary=lambda wc, input: str(Path(input[0]).parent),
         figures=lambda wc, output: str(Path(output[0]).parent),

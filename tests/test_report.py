@@ -1,0 +1,84 @@
+"""`snakemake --report` on a tiny config: the HTML report holds every figure and table, figures/README.md lists them.
+
+One model only: ResNet-18 on 8x8 digits takes minutes per run on a shared 2-core CPU, so model dependence is
+exercised by the DAG test in test_importance_figures.py and measured outside the test suite.
+"""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sample_importance.outputs import figure_names, importance_figure_names, importance_files, summary_files
+
+REPO = Path(__file__).resolve().parents[1]
+
+TINY = {
+    "datasets": {"digits": {"source": "digits"}},
+    "models": ["cnn"],
+    "methods": {"uniform": {"method": "uniform"}, "biased": {"method": "biased", "warmup_epochs": 2}},
+    "augmentations": ["crop"],
+    "budgets": [1.0],
+    "seeds": [0, 1],
+    "train": {"epochs": 4, "batch_size": 32, "lr": 0.05, "eval_every": 20, "width": 8, "device": "cpu"},
+}
+
+
+def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
+           "--cores", "2", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+
+
+@pytest.fixture(scope="module")
+def reported(tmp_path_factory):
+    work = tmp_path_factory.mktemp("report")
+    (work / "config.yaml").write_text(yaml.safe_dump(TINY))
+    run = snakemake(work)
+    assert run.returncode == 0, run.stderr[-3000:]
+    report = snakemake(work, "--report", "report.html")
+    assert report.returncode == 0, report.stderr[-3000:]
+    return work
+
+
+@pytest.mark.slow
+def test_report_contains_every_figure_and_table(reported):
+    html = (reported / "report.html").read_text(errors="replace")
+    stems = figure_names(TINY["datasets"]) + importance_figure_names(TINY["datasets"])
+    assert "easy_hard_digits" in stems and "importance_correlation" in stems
+    for stem in stems:
+        assert (reported / "figures" / f"{stem}.pdf").stat().st_size > 1000, stem
+        assert f"{stem}.png" in html, f"figure {stem} missing from the report"
+    for table in summary_files("results") + importance_files("results"):
+        if table.endswith(".csv"):
+            assert Path(table).name in html, f"table {table} missing from the report"
+    for caption in ("Spearman rank correlation of the importance between warm-ups", "easiest and k hardest"):
+        assert caption in html
+
+
+@pytest.mark.slow
+def test_figures_readme_lists_every_figure(reported):
+    lines = (reported / "figures" / "README.md").read_text().splitlines()
+    stems = figure_names(TINY["datasets"]) + importance_figure_names(TINY["datasets"])
+    for stem in stems:
+        line = next((x for x in lines if x.startswith(f"- `{stem}`")), None)
+        assert line is not None and len(line) > 40, stem
+
+
+@pytest.mark.slow
+def test_importance_tables_from_the_tiny_run(reported):
+    import pandas as pd
+
+    corr = pd.read_csv(reported / "results/summary/importance_correlation.csv")
+    assert len(corr) == 4 and set(corr["pair"]) == {"same warm-up", "seed vs seed"}  # 2 seeds -> 2x2 matrix
+    m = corr.pivot(index="a", columns="b", values="spearman")
+    assert (m.to_numpy() == m.to_numpy().T).all() and (m.to_numpy().diagonal() == 1).all()
+    off = corr[corr["pair"] == "seed vs seed"]["spearman"]
+    assert ((off > -1) & (off < 1)).all()
+    easy_hard = pd.read_csv(reported / "results/summary/importance_easy_hard.csv")
+    assert set(easy_hard["class_index"]) == set(range(10)) and (easy_hard.groupby("class_index").size() == 8).all()
+    easy = easy_hard[easy_hard["kind"] == "easy"].groupby("class_index")["score"].max()
+    hard = easy_hard[easy_hard["kind"] == "hard"].groupby("class_index")["score"].min()
+    assert (easy <= hard).all()
