@@ -6,7 +6,6 @@ or a tar.gz of one, then broken in one way per test.
 
 from __future__ import annotations
 
-import io
 import tarfile
 from pathlib import Path
 

@@ -414,7 +414,7 @@ def test_el2n_prune_trains_on_the_hardest_subset_after_warm_up():
     trainer.run(until_epoch=3)
     m = trainer.method
     el2n = np.sqrt(np.clip(1 - 2 * records["p_true"][0] + records["sumsq"][0], 0, None))
-    np.testing.assert_allclose(m._scores, el2n)
+    np.testing.assert_allclose(m.scores, el2n)
     kept = np.flatnonzero(m.weights.numpy())
     assert len(kept) == 16 and el2n[kept].min() >= np.delete(el2n, kept).max()
     for epoch in (1, 2):  # each continuation epoch: every kept sample exactly once
@@ -436,7 +436,7 @@ def test_el2n_prune_split_across_the_pipeline_steps_equals_one_process(tmp_path)
     weights = steps.score(spec, str(tmp_path / "warmup" / "records.pt"), str(tmp_path / "score"))
     assert (weights > 0).sum() == 32
     np.testing.assert_array_equal(weights, whole.method.weights.numpy())
-    np.testing.assert_array_equal(np.load(tmp_path / "score" / "scores.npy"), whole.method._scores)
+    np.testing.assert_array_equal(np.load(tmp_path / "score" / "scores.npy"), whole.method.scores)
     split = steps.continue_run(spec, str(data_path), str(tmp_path / "warmup"), str(tmp_path / "score"),
                                str(tmp_path / "run"), progress=False)
     assert _without_clock(split.metrics) == _without_clock(whole.metrics)

@@ -141,7 +141,7 @@ def resolve_method_params(label: str, entry: dict) -> dict:
             )
         default = cls.defaults[key]
         if isinstance(default, (int, float)) and not isinstance(default, bool) and not isinstance(value, (int, float)):
-            _fail(f"methods.{label}.{key}", value, f"must be a number like the default {default!r}", f"write a number")
+            _fail(f"methods.{label}.{key}", value, f"must be a number like the default {default!r}", "write a number")
     for key, valid in getattr(cls, "choices", {}).items():
         if key in params and params[key] not in valid:
             _fail(f"methods.{label}.{key}", params[key], f"not a valid {key}", f"use one of {', '.join(valid)}")

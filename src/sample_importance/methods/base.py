@@ -100,13 +100,14 @@ class StagedMethod(Method):
     def __init__(self, params, trainer):
         super().__init__(params, trainer)
         self.weights: torch.Tensor | None = None
+        self.scores: np.ndarray | None = None  # raw importance behind the weights (saved by the score step)
 
     @property
     def warmup_epochs(self) -> int:
         return int(self.params["warmup_epochs"])
 
     def score(self, records: dict[str, np.ndarray], labels: np.ndarray) -> np.ndarray:
-        """Per-sample weights (float64) from the recorded statistics [epochs, n]."""
+        """Per-sample weights (float64) from the recorded statistics [epochs, n]; sets `self.scores`."""
         raise NotImplementedError
 
     def continuation_indices(self, epoch: int) -> torch.Tensor:
@@ -128,8 +129,10 @@ class StagedMethod(Method):
         return self.continuation_indices(epoch)
 
     def state_dict(self) -> dict:
-        return {"weights": None if self.weights is None else self.weights.cpu()}
+        return {"weights": None if self.weights is None else self.weights.cpu(),
+                "scores": None if self.scores is None else torch.from_numpy(self.scores)}
 
     def load_state_dict(self, state: dict) -> None:
         w = state.get("weights")
         self.weights = None if w is None else w.to(self.trainer.device)
+        self.scores = None if state.get("scores") is None else state["scores"].numpy()

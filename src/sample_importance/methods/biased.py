@@ -14,7 +14,6 @@ Charged like uniform: the records come from logits the step already has.
 """
 
 import numpy as np
-import torch
 
 from .. import importance
 from .base import StagedMethod
@@ -25,16 +24,12 @@ class Biased(StagedMethod):
     defaults = {"warmup_epochs": 5, "metric": "one_minus_p", "smoothing": 0.5, "rescore_every": 0}
     choices = {"metric": tuple(importance.METRICS)}
 
-    def __init__(self, params, trainer):
-        super().__init__(params, trainer)
-        self._scores: np.ndarray | None = None
-
     def score(self, records, labels):
         fresh = importance.score(records, self.params["metric"])
-        if self._scores is not None:  # re-scoring: keep old scores of samples unseen in the window
+        if self.scores is not None:  # re-scoring: keep old scores of samples unseen in the window
             unseen = np.isnan(records["p_true"]).all(axis=0)
-            fresh = np.where(unseen, self._scores, fresh)
-        self._scores = fresh
+            fresh = np.where(unseen, self.scores, fresh)
+        self.scores = fresh
         return importance.sampling_probabilities(fresh, float(self.params["smoothing"]))
 
     def rescore_due(self, epoch):
@@ -44,10 +39,3 @@ class Biased(StagedMethod):
     def continuation_indices(self, epoch):
         return self.draw(self.weights, self.trainer.n_train, replacement=True)
 
-    def state_dict(self):
-        scores = None if self._scores is None else torch.from_numpy(self._scores)
-        return {**super().state_dict(), "scores": scores}
-
-    def load_state_dict(self, state):
-        super().load_state_dict(state)
-        self._scores = None if state.get("scores") is None else state["scores"].numpy()

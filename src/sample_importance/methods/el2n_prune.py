@@ -9,7 +9,7 @@ the budget by random reshuffling over that subset: each epoch every kept
 sample once, in a new order. The weights handed to the continue step are
 1 / kept on the kept samples and 0 elsewhere (a sampling distribution, so the
 class-balance table reads the same as for `biased`); the raw EL2N is kept in
-`_scores` for the score step to save.
+`scores` for the score step to save.
 
 Charged like uniform: the scores come from logits the warm-up already had.
 """
@@ -39,20 +39,12 @@ class EL2NPrune(StagedMethod):
         super().__init__(params, trainer)
         if not 0 < float(self.params["keep"]) <= 1:
             raise ValueError(f"{self.name}.keep must be in (0, 1], got {self.params['keep']!r}")
-        self._scores: np.ndarray | None = None
 
     def score(self, records, labels):
-        self._scores = importance.score(records, "el2n")
-        return keep_hardest(self._scores, float(self.params["keep"]))
+        self.scores = importance.score(records, "el2n")
+        return keep_hardest(self.scores, float(self.params["keep"]))
 
     def continuation_indices(self, epoch):
         kept = torch.nonzero(self.weights > 0).flatten()
         return kept[self.permutation(len(kept))]
 
-    def state_dict(self):
-        scores = None if self._scores is None else torch.from_numpy(self._scores)
-        return {**super().state_dict(), "scores": scores}
-
-    def load_state_dict(self, state):
-        super().load_state_dict(state)
-        self._scores = None if state.get("scores") is None else state["scores"].numpy()

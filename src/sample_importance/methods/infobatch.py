@@ -17,7 +17,7 @@ pruned epoch has fewer steps and the budget covers more epochs.
 
 import torch
 
-from .base import Batch, Method
+from .base import Method
 
 
 def prune(losses: torch.Tensor, ratio: float, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:

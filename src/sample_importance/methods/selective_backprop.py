@@ -33,7 +33,6 @@ def rank_percentiles(history: torch.Tensor, losses: torch.Tensor, size: int) -> 
     history: the previous losses (at most `size`, oldest first). Ties count
     half, as scipy's percentileofscore(kind="rank"): (strict + weak + any tie) / 2n.
     """
-    c = len(losses)
     pad = torch.full((size - len(history),), float("nan"), dtype=losses.dtype, device=losses.device)
     stream = torch.cat([pad, history.to(losses.dtype), losses])
     windows = stream.unfold(0, size, 1)[1:]  # window j ends with losses[j]
