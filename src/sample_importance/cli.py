@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -166,3 +167,10 @@ def main(argv=None) -> None:
         args.func(args)
     except tuple(expected) as e:  # a known failure: its message says what and how to fix, no traceback needed
         sys.exit(f"error: {e}")
+    if args.command in ("prepare-data", "train", "warmup", "score", "continue"):
+        # Every output is written and closed (atomically) by now; skipping the interpreter's
+        # teardown of torch saves about a second per job, which adds up over a grid.
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
