@@ -61,3 +61,14 @@ def run_cli():
         )
 
     return run
+
+
+@pytest.fixture(scope="session")
+def tiny_workflow(tmp_path_factory):
+    """One finished `snakemake --cores 2` of tiny.WORKFLOW, shared by the workflow and report tests."""
+    from tiny import WORKFLOW, run_snakemake
+
+    work = tmp_path_factory.mktemp("workflow")
+    result = run_snakemake(work, WORKFLOW)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return work

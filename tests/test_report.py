@@ -4,50 +4,28 @@ One model only: ResNet-18 on 8x8 digits takes minutes per run on a shared 2-core
 exercised by the DAG test in test_importance_figures.py and measured outside the test suite.
 """
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 from sample_importance.outputs import figure_names, importance_figure_names, importance_files, summary_files
 
-REPO = Path(__file__).resolve().parents[1]
-
-TINY = {
-    "datasets": {"digits": {"source": "digits"}},
-    "models": ["cnn"],
-    "methods": {"uniform": {"method": "uniform"}, "biased": {"method": "biased", "warmup_epochs": 2}},
-    "augmentations": ["crop"],
-    "budgets": [1.0],
-    "seeds": [0, 1],
-    "train": {"epochs": 4, "batch_size": 32, "lr": 0.05, "eval_every": 20, "width": 8, "device": "cpu"},
-}
-
-
-def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
-           "--cores", "2", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+from tiny import WORKFLOW as TINY
+from tiny import run_snakemake
 
 
 @pytest.fixture(scope="module")
-def reported(tmp_path_factory):
-    work = tmp_path_factory.mktemp("report")
-    (work / "config.yaml").write_text(yaml.safe_dump(TINY))
-    run = snakemake(work)
-    assert run.returncode == 0, run.stderr[-3000:]
-    report = snakemake(work, "--report", "report.html")
+def reported(tiny_workflow):
+    report = run_snakemake(tiny_workflow, None, "--report", "report.html")
     assert report.returncode == 0, report.stderr[-3000:]
-    return work
+    return tiny_workflow
 
 
 @pytest.mark.slow
 def test_report_contains_every_figure_and_table(reported):
     html = (reported / "report.html").read_text(errors="replace")
     stems = figure_names(TINY["datasets"]) + importance_figure_names(TINY["datasets"])
-    assert "easy_hard_digits" in stems and "importance_correlation" in stems
+    assert "easy_hard_digits_lt" in stems and "importance_correlation" in stems
     for stem in stems:
         assert (reported / "figures" / f"{stem}.pdf").stat().st_size > 1000, stem
         assert f"{stem}.png" in html, f"figure {stem} missing from the report"

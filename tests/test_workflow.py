@@ -1,40 +1,17 @@
 """The whole workflow on a tiny config, in a temporary folder: every table and figure, and curves that learn."""
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
 
-REPO = Path(__file__).resolve().parents[1]
-SNAKEMAKE = [sys.executable, "-m", "snakemake"]
-
-TINY = {
-    "datasets": {"digits_lt": {"source": "digits", "imbalance": {"kind": "long_tailed", "ratio": 5}}},
-    "models": ["cnn"],
-    "methods": {"uniform": {"method": "uniform"}, "biased": {"method": "biased", "warmup_epochs": 2}},
-    "augmentations": ["crop"],
-    "budgets": [0.5, 1.0],
-    "seeds": [0, 1],
-    "train": {"epochs": 6, "batch_size": 32, "lr": 0.05, "eval_every": 10, "width": 16, "device": "cpu"},
-}
-
-
-def run_snakemake(workdir: Path, config: dict, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
-    cmd = [*SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(workdir), "--cores", "2", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+from tiny import WORKFLOW as TINY
+from tiny import run_snakemake
 
 
 @pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    work = tmp_path_factory.mktemp("workflow")
-    result = run_snakemake(work, TINY)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return work
+def tiny_run(tiny_workflow):
+    return tiny_workflow
 
 
 @pytest.mark.slow
@@ -71,5 +48,5 @@ def test_runs_record_provenance_and_rerun_is_a_no_op(tiny_run):
     run_json = next((tiny_run / "results/runs/biased").rglob("run.json"))
     info = json.loads(run_json.read_text())
     assert {"spec", "seed", "versions", "git", "device", "started", "finished", "config_hash"} <= set(info)
-    again = run_snakemake(tiny_run, TINY, "-n")
+    again = run_snakemake(tiny_run, None, "-n")
     assert "Nothing to be done" in again.stdout + again.stderr

@@ -1,8 +1,35 @@
 """Tiny datasets and run specs shared by the engine tests (no download, seconds on a CPU)."""
 
+import subprocess
+import sys
+from pathlib import Path
+
 import torch
+import yaml
 
 from sample_importance import data
+
+REPO = Path(__file__).resolve().parents[1]
+
+# the whole workflow on a tiny config: long-tailed digits, uniform vs biased, 2 budgets, 2 seeds (~20 jobs)
+WORKFLOW = {
+    "datasets": {"digits_lt": {"source": "digits", "imbalance": {"kind": "long_tailed", "ratio": 5}}},
+    "models": ["cnn"],
+    "methods": {"uniform": {"method": "uniform"}, "biased": {"method": "biased", "warmup_epochs": 2}},
+    "augmentations": ["crop"],
+    "budgets": [0.5, 1.0],
+    "seeds": [0, 1],
+    "train": {"epochs": 6, "batch_size": 32, "lr": 0.05, "eval_every": 10, "width": 16, "device": "cpu"},
+}
+
+
+def run_snakemake(workdir: Path, config: dict | None, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    """The repo's Snakefile on `config` (written to workdir/config.yaml unless None), in workdir."""
+    if config is not None:
+        (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
+           "--cores", "2", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
 
 TRAIN = {"epochs": 4, "batch_size": 32, "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4, "schedule": "linear",
          "eval_every": 10, "device": "cpu", "threads": 1, "width": 8}
