@@ -130,7 +130,7 @@ def class_balance_figure(balance: pd.DataFrame, per_class: pd.DataFrame, style: 
         ax.set_title(dataset, fontsize=9)
         ax.set_xlabel("class")
         ax.set_ylabel("share of draws (%)")
-        if col == 0:
+        if col == 0 and len(b):
             ax.legend(fontsize=6)
         ax = axes[1][col]
         pc = per_class[per_class["dataset"] == dataset].copy()
