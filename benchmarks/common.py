@@ -82,6 +82,16 @@ class Stopwatch:
         self.cpu.append(time.process_time() - cpu)
 
 
+def sgd_step(forward, optimizer, autocast, x: torch.Tensor, y: torch.Tensor) -> None:
+    """One plain forward + cross-entropy + backward + optimizer step: the baseline both benchmarks compare against."""
+    with autocast():
+        logits = forward(x)
+    loss = torch.nn.functional.cross_entropy(logits.float(), y)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+
+
 def median(values: list[float]) -> float:
     return statistics.median(values)
 

@@ -39,9 +39,8 @@ import argparse
 import copy
 
 import torch
-import torch.nn.functional as F
 
-from common import Stopwatch, machine_line, median, run_spec, synthetic_cifar
+from common import Stopwatch, machine_line, median, run_spec, sgd_step, synthetic_cifar
 
 
 def flops_per_image(model: torch.nn.Module, image_shape: tuple[int, int, int]) -> float:
@@ -108,12 +107,7 @@ class LoaderPath:
         for x, y in self.loader:
             x = x.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
             y = y.to(self.device, non_blocking=True)
-            with self.autocast():
-                logits = self.model(x)
-            loss = F.cross_entropy(logits.float(), y)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
+            sgd_step(self.model, self.optimizer, self.autocast, x, y)
             n += len(y)
         return n
 

@@ -28,20 +28,14 @@ from __future__ import annotations
 import argparse
 
 import torch
-import torch.nn.functional as F
 
-from common import Stopwatch, machine_line, median, run_spec, synthetic_cifar
+from common import Stopwatch, machine_line, median, run_spec, sgd_step, synthetic_cifar
 
 
 def bare_steps(trainer, x: torch.Tensor, y: torch.Tensor, steps: int) -> None:
     """Forward + backward + optimizer step on pre-made tensors: the floor the engine is compared with."""
     for _ in range(steps):
-        with trainer.autocast():
-            logits = trainer.forward(x)
-        loss = F.cross_entropy(logits.float(), y)
-        trainer.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        trainer.optimizer.step()
+        sgd_step(trainer.forward, trainer.optimizer, trainer.autocast, x, y)
 
 
 def make_trainer(args, width: int):

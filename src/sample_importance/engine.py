@@ -48,7 +48,8 @@ def resolve_device(name: str) -> torch.device:
 
 
 def configure_torch(train_cfg: dict, device: torch.device) -> None:
-    threads = int(train_cfg.get("threads", 0)) or int(os.environ.get("SLURM_CPUS_PER_TASK", 0)) or len(os.sched_getaffinity(0))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()  # macOS has no affinity
+    threads = int(train_cfg.get("threads", 0)) or int(os.environ.get("SLURM_CPUS_PER_TASK", 0)) or cores
     torch.set_num_threads(max(1, threads))
     if train_cfg.get("deterministic"):
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
