@@ -189,3 +189,10 @@ def test_snakemake_dry_run_fails_before_any_job_with_the_message(tiny_config, tm
     assert any("`models[0]` = 'resnet99': unknown model. Fix: use one of cnn" in line for line in tail), result.stdout
     assert not re.search(r"^(rule|localrule) |^Job stats", result.stdout, re.M)  # no job was scheduled
     assert not (tmp_path / "results").exists()
+
+
+def test_invalid_method_parameter_value_is_rejected_before_any_job(tiny_config):
+    config = tiny_config()
+    config["methods"]["prune"] = {"method": "el2n_prune", "warmup_epochs": 1, "keep": 1.5}
+    message = rejected(config)
+    assert "`methods.prune`" in message and "keep must be in (0, 1]" in message and "Fix:" in message

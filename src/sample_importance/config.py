@@ -145,7 +145,12 @@ def resolve_method_params(label: str, entry: dict) -> dict:
     for key, valid in getattr(cls, "choices", {}).items():
         if key in params and params[key] not in valid:
             _fail(f"methods.{label}.{key}", params[key], f"not a valid {key}", f"use one of {', '.join(valid)}")
-    return {**cls.defaults, **params}
+    resolved = {**cls.defaults, **params}
+    try:
+        cls.check_params(resolved)
+    except ValueError as e:
+        _fail(f"methods.{label}", params, str(e), f"change the value (defaults: {cls.defaults})")
+    return resolved
 
 
 def estimated_train_counts(name: str, spec: dict) -> list[int] | None:

@@ -39,9 +39,17 @@ class Method:
 
     def __init__(self, params: dict, trainer: "Trainer"):
         self.params = {**self.defaults, **params}
+        self.check_params(self.params)
         self.trainer = trainer
         self._plan: torch.Tensor | None = None
         self._cursor = 0
+
+    @classmethod
+    def check_params(cls, params: dict) -> None:
+        """Raise ValueError for a hyper-parameter value the method cannot use.
+
+        Called when the config is checked, before any job runs, and again on construction.
+        """
 
     # -- (1) which examples, epoch by epoch ------------------------------------------------
     def epoch_indices(self, epoch: int) -> torch.Tensor:

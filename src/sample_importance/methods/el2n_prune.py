@@ -35,10 +35,10 @@ class EL2NPrune(StagedMethod):
     name = "el2n_prune"
     defaults = {"warmup_epochs": 5, "keep": 0.5}
 
-    def __init__(self, params, trainer):
-        super().__init__(params, trainer)
-        if not 0 < float(self.params["keep"]) <= 1:
-            raise ValueError(f"{self.name}.keep must be in (0, 1], got {self.params['keep']!r}")
+    @classmethod
+    def check_params(cls, params):
+        if not 0 < float(params["keep"]) <= 1:
+            raise ValueError(f"{cls.name}.keep must be in (0, 1], got {params['keep']!r}")
 
     def score(self, records, labels):
         self.scores = importance.score(records, "el2n")

@@ -39,10 +39,13 @@ class InfoBatch(Method):
     name = "infobatch"
     defaults = {"prune_ratio": 0.5, "delta": 0.875}
 
+    @classmethod
+    def check_params(cls, params):
+        if not 0 <= float(params["prune_ratio"]) < 1 or not 0 <= float(params["delta"]) <= 1:
+            raise ValueError(f"{cls.name}: need 0 <= prune_ratio < 1 and 0 <= delta <= 1, got {params!r}")
+
     def __init__(self, params, trainer):
         super().__init__(params, trainer)
-        if not 0 <= float(self.params["prune_ratio"]) < 1 or not 0 <= float(self.params["delta"]) <= 1:
-            raise ValueError(f"{self.name}: need 0 <= prune_ratio < 1 and 0 <= delta <= 1, got {self.params!r}")
         self._loss = torch.full((trainer.n_train,), float("nan"), device=trainer.device)
         self._weights: torch.Tensor | None = None  # loss weights aligned with the epoch's plan
 

@@ -37,10 +37,13 @@ class LossRank(Method):
     name = "loss_rank"
     defaults = {"selection_pressure": 100.0, "recompute_every": 1}
 
+    @classmethod
+    def check_params(cls, params):
+        if not float(params["selection_pressure"]) >= 1 or int(params["recompute_every"]) < 1:
+            raise ValueError(f"{cls.name}: selection_pressure must be >= 1 and recompute_every >= 1, got {params!r}")
+
     def __init__(self, params, trainer):
         super().__init__(params, trainer)
-        if not float(self.params["selection_pressure"]) >= 1 or int(self.params["recompute_every"]) < 1:
-            raise ValueError(f"{self.name}: selection_pressure must be >= 1 and recompute_every >= 1, got {self.params!r}")
         self._loss = torch.full((trainer.n_train,), float("nan"), device=trainer.device)  # latest loss per sample
         self._probabilities: torch.Tensor | None = None
 

@@ -22,10 +22,13 @@ class PSGD(Method):
     name = "p_sgd"
     defaults = {"smoothing": 1.0}
 
+    @classmethod
+    def check_params(cls, params):
+        if not float(params["smoothing"]) > 0:
+            raise ValueError(f"{cls.name}.smoothing must be > 0 (every sample keeps a chance), got {params['smoothing']!r}")
+
     def __init__(self, params, trainer):
         super().__init__(params, trainer)
-        if not float(self.params["smoothing"]) > 0:
-            raise ValueError(f"{self.name}.smoothing must be > 0 (every sample keeps a chance), got {self.params['smoothing']!r}")
         n, device = trainer.n_train, trainer.device
         self._sum = torch.zeros(n, dtype=torch.float64, device=device)  # sum of 1 - p_true over every forward
         self._count = torch.zeros(n, dtype=torch.float64, device=device)

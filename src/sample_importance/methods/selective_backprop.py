@@ -48,10 +48,13 @@ class SelectiveBackprop(Method):
     name = "selective_backprop"
     defaults = {"beta": 3.0, "history": 1024}
 
+    @classmethod
+    def check_params(cls, params):
+        if not float(params["beta"]) >= 0 or int(params["history"]) < 1:
+            raise ValueError(f"{cls.name}: beta must be >= 0 and history >= 1, got {params!r}")
+
     def __init__(self, params, trainer):
         super().__init__(params, trainer)
-        if not float(self.params["beta"]) >= 0 or int(self.params["history"]) < 1:
-            raise ValueError(f"{self.name}: beta must be >= 0 and history >= 1, got {self.params!r}")
         self._history = torch.zeros(0, device=trainer.device)  # last `history` candidate losses, oldest first
         self._pending = torch.zeros(0, dtype=torch.long, device=trainer.device)  # kept, not yet trained
         self._pending_forward = 0  # candidates forwarded since the last batch left

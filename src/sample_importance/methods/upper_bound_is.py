@@ -64,10 +64,13 @@ class UpperBoundIS(Method):
     name = "upper_bound_is"
     defaults = {"presample": 3.0, "tau": 2.0, "tau_momentum": 0.9}
 
+    @classmethod
+    def check_params(cls, params):
+        if not float(params["presample"]) > 1 or not 0 <= float(params["tau_momentum"]) < 1:
+            raise ValueError(f"{cls.name}: presample must be > 1 and 0 <= tau_momentum < 1, got {params!r}")
+
     def __init__(self, params, trainer):
         super().__init__(params, trainer)
-        if not float(self.params["presample"]) > 1 or not 0 <= float(self.params["tau_momentum"]) < 1:
-            raise ValueError(f"{self.name}: presample must be > 1 and 0 <= tau_momentum < 1, got {self.params!r}")
         self._tau = torch.zeros((), dtype=torch.float64, device=trainer.device)
         self._importance_on = False  # whether the batch just handed out was importance sampled
         self.importance_steps = 0  # steps taken with importance sampling (for diagnostics)
