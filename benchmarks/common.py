@@ -87,7 +87,7 @@ def sgd_step(forward, optimizer, autocast, x: torch.Tensor, y: torch.Tensor) -> 
     with autocast():
         logits = forward(x)
     loss = torch.nn.functional.cross_entropy(logits.float(), y)
-    optimizer.zero_grad(set_to_none=True)
+    optimizer.zero_grad()
     loss.backward()
     optimizer.step()
 

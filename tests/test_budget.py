@@ -43,7 +43,11 @@ def budget_steps(budget):
 def run_recording_lr(run_spec) -> tuple[Trainer, list[float]]:
     trainer = Trainer(run_spec, tiny_dataset(), progress=False)
     lrs = []
-    trainer.optimizer.register_step_pre_hook(lambda opt, args, kwargs: lrs.append(opt.param_groups[0]["lr"]))
+    step = trainer.optimizer.step
+    def recording_step():
+        lrs.append(trainer.optimizer.lr)
+        step()
+    trainer.optimizer.step = recording_step
     trainer.run()
     return trainer, lrs
 

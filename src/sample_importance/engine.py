@@ -30,6 +30,7 @@ from .methods.base import Batch
 from .models import build_model
 from .records import SampleRecords, sample_statistics
 from .schedule import budget_steps, lr_multiplier
+from .sgd import SGD
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +94,7 @@ class Trainer:
         use_bf16 = precision == "bf16" or (precision == "auto" and cuda)
         self.autocast = (lambda: torch.autocast(self.device.type, dtype=torch.bfloat16)) if use_bf16 else nullcontext
         self.base_lr = float(cfg["lr"])
-        self.optimizer = torch.optim.SGD(
+        self.optimizer = SGD(
             self.model.parameters(), lr=self.base_lr, momentum=float(cfg["momentum"]),
             nesterov=bool(cfg.get("nesterov", False)), weight_decay=float(cfg["weight_decay"]),
         )
@@ -150,8 +151,7 @@ class Trainer:
         y = self.labels.index_select(0, idx)
         aug = self.augment(self.train_images(idx), y, self.generator)
         lr = self.lr_now()
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
+        self.optimizer.lr = lr
         with self.autocast():
             logits = self.forward(self.normalize(aug.x))
         log_probs = F.log_softmax(logits.float(), dim=1)
@@ -160,7 +160,7 @@ class Trainer:
         else:
             losses = -(aug.soft_targets * log_probs).sum(1)
         loss = (losses * batch.weights).mean() if batch.weights is not None else losses.mean()
-        self.optimizer.zero_grad(set_to_none=True)
+        self.optimizer.zero_grad()
         loss.backward()
         self.optimizer.step()
 
