@@ -44,6 +44,23 @@ def test_digits_long_tailed_variant_has_formula_counts_and_untouched_test_split(
     assert lt.train.x.dtype == torch.uint8 and lt.train.x.shape[1:] == (1, 8, 8)
 
 
+@pytest.mark.parametrize("spec", [
+    {"source": "digits"},
+    {"source": "digits", "test_fraction": 0.3},
+    {"source": "digits", "imbalance": {"kind": "long_tailed", "ratio": 10}},
+    {"source": "digits", "train_subset": 500, "imbalance": {"kind": "step", "ratio": 5, "step_fraction": 0.5}},
+], ids=["plain", "test_fraction", "long_tailed", "subset_step"])
+def test_config_check_predicts_the_class_counts_build_makes(spec):
+    """The config check counts classes without reading data (no sklearn import); build must agree."""
+    from sklearn.datasets import load_digits
+
+    from sample_importance.config import DIGITS_CLASS_COUNTS, estimated_train_counts
+
+    assert DIGITS_CLASS_COUNTS == torch.bincount(torch.from_numpy(load_digits().target)).tolist()
+    built = data.build("d", spec)
+    assert estimated_train_counts("d", spec) == torch.bincount(built.train.y, minlength=10).tolist()
+
+
 def test_step_variant_and_subset_are_seeded_and_deterministic():
     spec = {"source": "digits", "train_subset": 600, "imbalance": {"kind": "step", "ratio": 5, "step_fraction": 0.5}}
     a, b = data.build("x", spec), data.build("x", spec)
