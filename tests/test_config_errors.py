@@ -196,3 +196,16 @@ def test_invalid_method_parameter_value_is_rejected_before_any_job(tiny_config):
     config["methods"]["prune"] = {"method": "el2n_prune", "warmup_epochs": 1, "keep": 1.5}
     message = rejected(config)
     assert "`methods.prune`" in message and "keep must be in (0, 1]" in message and "Fix:" in message
+
+
+@pytest.mark.parametrize("params,expected", [
+    ({"smoothing": -0.5}, "biased.smoothing must be >= 0"),
+    ({"rescore_every": -1}, "biased.rescore_every must be a whole number >= 0"),
+    ({"rescore_every": 1.5}, "biased.rescore_every must be a whole number >= 0"),
+])
+def test_invalid_biased_parameter_is_rejected_before_any_job(tiny_config, params, expected):
+    """A negative smoothing gives negative draw probabilities: it used to fail only after the warm-up."""
+    config = tiny_config()
+    config["methods"]["bias"] = {"method": "biased", "warmup_epochs": 1, **params}
+    message = rejected(config)
+    assert "`methods.bias`" in message and expected in message

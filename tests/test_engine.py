@@ -63,15 +63,21 @@ def test_small_cnn_learns_digits():
     assert t.metrics[-1]["test_accuracy"] > 0.8  # chance is 0.1
 
 
-def test_split_run_equals_one_process_run_bit_for_bit(tmp_path):
-    """warm-up -> score -> continue in separate steps (files in between) == the same biased run in one go."""
+@pytest.mark.parametrize("warmup_epochs,rescore_every", [(2, 0), (1, 1)])
+def test_split_run_equals_one_process_run_bit_for_bit(tmp_path, warmup_epochs, rescore_every):
+    """warm-up -> score -> continue in separate steps (files in between) == the same biased run in one go.
+
+    With re-scoring, the continue step must also restore the scores: the first re-score (epoch 2, from
+    continuation epoch 1 alone, drawn with replacement) keeps the old score of every sample not drawn.
+    """
     from sample_importance import data
 
     ds = digits({"kind": "long_tailed", "ratio": 10})
     data.save(ds, tmp_path / "d.pt")
-    run = spec("biased", {"warmup_epochs": 2, "metric": "one_minus_p", "smoothing": 0.5, "rescore_every": 0}, epochs=5)
+    run = spec("biased", {"warmup_epochs": warmup_epochs, "metric": "one_minus_p", "smoothing": 0.5,
+                          "rescore_every": rescore_every}, epochs=5)
     steps.train(run, tmp_path / "d.pt", tmp_path / "one", progress=False)
-    warm = {**run, "method": "uniform", "method_params": {}, "warmup_epochs": 2, "label": "warmup"}
+    warm = {**run, "method": "uniform", "method_params": {}, "warmup_epochs": warmup_epochs, "label": "warmup"}
     steps.warmup(warm, tmp_path / "d.pt", tmp_path / "w", progress=False)
     (tmp_path / "imp").mkdir()
     steps.score(run, tmp_path / "w" / "records.pt", tmp_path / "imp")

@@ -169,8 +169,8 @@ def test_p_sgd_running_mean_weights_and_budgeted_draws_without_replacement():
     first = m.epoch_indices(0)  # nothing seen: uniform, round(0.5 n), no repeats
     assert len(first) == 32 and len(torch.unique(first)) == 32
     idx = torch.arange(0, 40)
-    m.observe(idx, torch.zeros(40), torch.where(idx < 20, 0.9, 0.1))  # 0..19 right, 20..39 wrong
-    m.observe(torch.tensor([0]), torch.zeros(1), torch.tensor([0.5]))  # running mean of sample 0: (0.1+0.5)/2
+    m.observe(idx, torch.zeros(40), {"p_true": torch.where(idx < 20, 0.9, 0.1)})  # 0..19 right, 20..39 wrong
+    m.observe(torch.tensor([0]), torch.zeros(1), {"p_true": torch.tensor([0.5])})  # running mean of sample 0: (0.1+0.5)/2
     p = m.probabilities()
     w = torch.where(idx < 20, 0.1, 0.9).double()
     w[0] = 0.3
@@ -197,9 +197,9 @@ def test_c_sgd_weighs_uncertain_samples_most():
     trainer = make_trainer("c_sgd")
     m = trainer.method
     one_minus_p = torch.tensor([0.05, 0.5, 0.95, 0.3])
-    m.observe(torch.arange(4), torch.zeros(4), 1.0 - one_minus_p)
+    m.observe(torch.arange(4), torch.zeros(4), {"p_true": 1.0 - one_minus_p})
     m.observe(torch.arange(4, trainer.n_train), torch.zeros(trainer.n_train - 4),
-              torch.full((trainer.n_train - 4,), 0.99))
+              {"p_true": torch.full((trainer.n_train - 4,), 0.99)})
     p = m.probabilities()
     assert p[1] > p[3] > p[0] and torch.isclose(p[0], p[2])
 
@@ -338,12 +338,12 @@ def test_loss_rank_draws_high_loss_samples_more_and_refreshes_ranks():
     n = trainer.n_train
     first = m.epoch_indices(0)  # nothing seen: one permutation
     assert torch.equal(torch.sort(first).values, torch.arange(n))
-    m.observe(torch.arange(n), torch.linspace(0, 1, n), torch.zeros(n))
+    m.observe(torch.arange(n), torch.linspace(0, 1, n), {})
     draws = m.epoch_indices(0)
     assert len(draws) == n and len(torch.unique(draws)) < n  # with replacement
     p0 = m._probabilities
     assert p0[-1] / p0[0] == pytest.approx(100.0)
-    m.observe(torch.arange(n), torch.linspace(1, 0, n), torch.zeros(n))
+    m.observe(torch.arange(n), torch.linspace(1, 0, n), {})
     m.epoch_indices(1)
     assert m._probabilities is p0  # not due: ranks kept
     m.epoch_indices(2)
@@ -372,7 +372,7 @@ def test_infobatch_first_epoch_unpruned_then_prunes_then_stops_at_delta():
     m.start_epoch(0)
     assert len(m._plan) == n and m._weights is not None and torch.all(m._weights == 1)  # no loss yet: no pruning
     losses = torch.linspace(0, 1, n)  # mean 0.5: the first half is below
-    m.observe(torch.arange(n), losses, torch.zeros(n))
+    m.observe(torch.arange(n), losses, {})
     m.start_epoch(1)
     assert len(m._plan) == n - 16
     batch = m.next_batch()

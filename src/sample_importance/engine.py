@@ -166,7 +166,7 @@ class Trainer:
 
         stats = sample_statistics(log_probs, aug.y)
         self.records.record(idx, stats)
-        self.method.observe(idx, losses.detach(), stats["p_true"])
+        self.method.observe(idx, losses.detach(), stats)
         self.step += 1
         self.charged += 1.0 + batch.extra_forward / (3.0 * self.batch_size)
         self.examples_forwarded += len(idx) + batch.extra_forward

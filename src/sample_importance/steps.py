@@ -177,7 +177,7 @@ def continue_run(spec: dict, data_path: str, warmup_dir: str, importance_dir: st
     if not _try_resume(trainer, out, spec):
         saved = torch.load(Path(warmup_dir) / "checkpoint.pt", map_location="cpu", weights_only=True)
         trainer.load_state_dict(saved["state"])
-        trainer.method.set_weights(np.load(Path(importance_dir) / "weights.npy"))
+        trainer.method.set_weights(np.load(Path(importance_dir) / "weights.npy"), np.load(Path(importance_dir) / "scores.npy"))
         score_info = json.loads((Path(importance_dir) / "score.json").read_text())
         trainer.train_seconds += float(score_info["seconds"])  # wall-clock speedup includes scoring
     trainer.run(on_epoch_end=_resume_callback(out, spec))

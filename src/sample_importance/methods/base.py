@@ -4,8 +4,9 @@ A method may (1) choose the indices of the next batch, (2) weight per-example
 losses, (3) choose which examples of a forward batch are back-propagated (by
 returning only those indices in its Batch, after scoring candidates with
 `trainer.forward_no_grad`), and (4) update its state from the per-example loss
-and p_true the training step hands back. Everything else (model, augmentation,
-optimizer, schedule, budget, evaluation, logging) is the engine's.
+and statistics (p_true, margin, sumsq) the training step hands back. Everything
+else (model, augmentation, optimizer, schedule, budget, evaluation, logging) is
+the engine's.
 
 Accounting: the budget counts optimizer steps. Forward passes a method makes
 only to choose examples (Batch.extra_forward) are charged at one third of a
@@ -70,8 +71,9 @@ class Method:
         return batch
 
     # -- (4) what the training step saw ----------------------------------------------------
-    def observe(self, indices: torch.Tensor, losses: torch.Tensor, p_true: torch.Tensor) -> None:
-        """Per-example loss and p_true of the batch just trained on (detached)."""
+    def observe(self, indices: torch.Tensor, losses: torch.Tensor, stats: dict[str, torch.Tensor]) -> None:
+        """Per-example loss and statistics (p_true, margin, sumsq; records.sample_statistics) of the batch
+        just trained on, detached and row for row with `indices` (a sample drawn twice has two rows)."""
 
     def end_epoch(self, epoch: int) -> None:
         pass
@@ -105,6 +107,13 @@ class StagedMethod(Method):
     staged = True
     defaults: ClassVar[dict] = {"warmup_epochs": 5}
 
+    @classmethod
+    def check_params(cls, params):
+        w = params["warmup_epochs"]
+        if isinstance(w, bool) or not isinstance(w, int) or w < 1:
+            raise ValueError(f"{cls.name}.warmup_epochs must be a whole number >= 1 (the scores come from the "
+                             f"warm-up's records), got {w!r}")
+
     def __init__(self, params, trainer):
         super().__init__(params, trainer)
         self.weights: torch.Tensor | None = None
@@ -121,8 +130,11 @@ class StagedMethod(Method):
     def continuation_indices(self, epoch: int) -> torch.Tensor:
         raise NotImplementedError
 
-    def set_weights(self, weights: np.ndarray) -> None:
+    def set_weights(self, weights: np.ndarray, scores: np.ndarray | None = None) -> None:
+        """The score step's output; `scores` too, since a re-score keeps the old scores of unseen samples."""
         self.weights = torch.as_tensor(weights, dtype=torch.float64, device=self.trainer.device)
+        if scores is not None:
+            self.scores = np.asarray(scores, dtype=np.float64)
 
     def rescore_due(self, epoch: int) -> bool:
         return False

@@ -24,6 +24,16 @@ class Biased(StagedMethod):
     defaults = {"warmup_epochs": 5, "metric": "one_minus_p", "smoothing": 0.5, "rescore_every": 0}
     choices = {"metric": tuple(importance.METRICS)}
 
+    @classmethod
+    def check_params(cls, params):
+        super().check_params(params)
+        if not float(params["smoothing"]) >= 0:
+            raise ValueError(f"biased.smoothing must be >= 0 (it adds smoothing * mean score to every sample), "
+                             f"got {params['smoothing']!r}")
+        k = params["rescore_every"]
+        if isinstance(k, bool) or not isinstance(k, int) or k < 0:
+            raise ValueError(f"biased.rescore_every must be a whole number >= 0 (0: score once), got {k!r}")
+
     def score(self, records, labels):
         fresh = importance.score(records, self.params["metric"])
         if self.scores is not None:  # re-scoring: keep old scores of samples unseen in the window

@@ -49,7 +49,7 @@ class InfoBatch(Method):
         self._loss = torch.full((trainer.n_train,), float("nan"), device=trainer.device)
         self._weights: torch.Tensor | None = None  # loss weights aligned with the epoch's plan
 
-    def observe(self, indices, losses, p_true):
+    def observe(self, indices, losses, stats):
         self._loss[indices] = losses.float()
 
     def pruning(self) -> bool:

@@ -47,7 +47,7 @@ class LossRank(Method):
         self._loss = torch.full((trainer.n_train,), float("nan"), device=trainer.device)  # latest loss per sample
         self._probabilities: torch.Tensor | None = None
 
-    def observe(self, indices, losses, p_true):
+    def observe(self, indices, losses, stats):
         self._loss[indices] = losses.float()
 
     def epoch_indices(self, epoch):

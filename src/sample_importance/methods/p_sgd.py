@@ -38,7 +38,8 @@ class PSGD(Method):
         """Importance from the running mean of 1 - p_true (p-SGD: the mean itself)."""
         return mean_one_minus_p
 
-    def observe(self, indices, losses, p_true):
+    def observe(self, indices, losses, stats):
+        p_true = stats["p_true"]
         self._sum.index_add_(0, indices, 1.0 - p_true.double())
         self._count.index_add_(0, indices, torch.ones_like(p_true, dtype=torch.float64))
 

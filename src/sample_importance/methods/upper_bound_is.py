@@ -99,12 +99,11 @@ class UpperBoundIS(Method):
         self.importance_steps += 1
         return Batch(pre[positions], weights=weights.float(), extra_forward=n_pre)
 
-    def observe(self, indices, losses, p_true):
+    def observe(self, indices, losses, stats):
         if self._importance_on:
             return
-        # the step's own ||softmax - onehot||^2 = 1 - 2 p_true + sum_j p_j^2 (sumsq, recorded just before)
-        sumsq = self.trainer.records.epochs[-1]["sumsq"][indices]
-        self._update_tau((1.0 - 2.0 * p_true + sumsq).clamp_min(0.0).sqrt())
+        # the step's own ||softmax - onehot||^2 = 1 - 2 p_true + sum_j p_j^2, row by row
+        self._update_tau((1.0 - 2.0 * stats["p_true"] + stats["sumsq"]).clamp_min(0.0).sqrt())
 
     def state_dict(self):
         return {"tau": self._tau.cpu(), "importance_steps": self.importance_steps}
