@@ -209,3 +209,48 @@ def test_invalid_biased_parameter_is_rejected_before_any_job(tiny_config, params
     config["methods"]["bias"] = {"method": "biased", "warmup_epochs": 1, **params}
     message = rejected(config)
     assert "`methods.bias`" in message and expected in message
+
+
+def test_numbers_written_differently_give_the_same_runs(tiny_config):
+    """Run ids hash the settings: 1 vs 1.0, '5e-2' (text to YAML 1.1) vs 0.05, and validating twice agree."""
+    import copy
+
+    from sample_importance.grid import expand
+
+    plain = validate(tiny_config())
+    spelled = tiny_config()
+    spelled["budgets"] = [int(b) if float(b).is_integer() else str(b) for b in spelled["budgets"]]
+    spelled["train"]["lr"] = f"{spelled['train']['lr']:e}"
+    spelled["seeds"] = [str(s) for s in spelled["seeds"]]
+    ids = sorted(expand(plain).runs)
+    assert sorted(expand(validate(spelled)).runs) == ids
+    assert sorted(expand(validate(copy.deepcopy(plain))).runs) == ids  # idempotent
+
+
+@pytest.mark.parametrize("config,expected", [(None, "config is empty"), ([1, 2], "config is a list")])
+def test_a_config_that_is_not_a_mapping_is_rejected(config, expected):
+    message = rejected(config)
+    assert expected in message and "config.yaml" in message
+
+
+def test_a_partial_config_alone_warns_that_paper_defaults_fill_it(capsys):
+    validate({"budgets": [0.5], "seeds": [0]})
+    err = capsys.readouterr().err
+    assert "warning: the config has no datasets, models, methods, train" in err and "train.epochs 200" in err
+
+
+@pytest.mark.parametrize("mutate,field,expected", [
+    (lambda c: c.update(methods={"bias": {"method": "biased", "warmup_epochs": 1}}), "`methods`", "no method is `uniform`"),
+    (lambda c: c["output"].update(results="my results"), "`output.results`", "does not match"),
+    (lambda c: c["output"].update(results="/"), "`output.results`", "does not match"),
+    (lambda c: c["datasets"]["digits"].update(imbalance={"kind": "none", "ratio": 10}), "`datasets.digits.imbalance.ratio`",
+     "has no effect with imbalance kind none"),
+    (lambda c: c["datasets"]["digits"].update(train_subset=100000), "`datasets.digits.train_subset`",
+     "larger than the 1437 training images"),
+])
+def test_more_mistakes_that_used_to_fail_late(tiny_config, mutate, field, expected):
+    """Each passed the check before and failed in a job, or broke a shell line, or did nothing silently."""
+    config = tiny_config()
+    mutate(config)
+    message = rejected(config)
+    assert field in message and expected in message, message

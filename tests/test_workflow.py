@@ -50,3 +50,40 @@ def test_runs_record_provenance_and_rerun_is_a_no_op(tiny_run):
     assert {"spec", "seed", "versions", "git", "device", "started", "finished", "config_hash"} <= set(info)
     again = run_snakemake(tiny_run, None, "-n")
     assert "Nothing to be done" in again.stdout + again.stderr
+
+
+@pytest.mark.slow
+def test_execution_settings_and_number_spelling_do_not_rerun_finished_work(tiny_run, tmp_path):
+    """Run ids hash what defines an experiment: where it runs, and 1 vs 1.0, must not redo it."""
+    import copy
+
+    import yaml
+
+    moved = copy.deepcopy(TINY)
+    moved["train"].update({"device": "auto", "threads": 2, "checkpoint_every": 1, "eval_batch_size": 256})
+    moved["budgets"] = [int(b) if float(b).is_integer() else b for b in moved["budgets"]]
+    moved["train"]["lr"] = str(moved["train"]["lr"])  # as YAML 1.1 reads 5e-2
+    config = tmp_path / "moved.yaml"
+    config.write_text(yaml.safe_dump(moved))
+    again = run_snakemake(tiny_run, None, "-n", "--configfile", str(config))
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "Nothing to be done" in again.stdout + again.stderr, again.stdout[-2000:]
+    changed = copy.deepcopy(TINY)
+    changed["train"]["lr"] = 0.04  # defines the experiment: every run is new
+    config.write_text(yaml.safe_dump(changed))
+    dry = run_snakemake(tiny_run, None, "-n", "--configfile", str(config))
+    assert "Nothing to be done" not in dry.stdout + dry.stderr and "train" in dry.stdout
+
+
+@pytest.mark.slow
+def test_a_run_is_redone_by_hand_from_its_run_json(tiny_run, tmp_path, run_cli):
+    """The step commands take a finished run's run.json as --spec: the same numbers, outside Snakemake."""
+    run_json = next((tiny_run / "results/runs/uniform").rglob("run.json"))
+    spec = json.loads(run_json.read_text())["spec"]
+    data = next((tiny_run / "results/data").glob(f"{spec['dataset']}-*.pt"))
+    done = run_cli("train", "--spec", f"@{run_json}", "--data", data, "--out", tmp_path / "again", "--no-progress",
+                   "--threads", "1", timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    clock = ["wall_seconds"]
+    again = pd.read_csv(tmp_path / "again" / "metrics.csv").drop(columns=clock)
+    pd.testing.assert_frame_equal(again, pd.read_csv(run_json.parent / "metrics.csv").drop(columns=clock))

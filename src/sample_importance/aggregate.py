@@ -35,9 +35,13 @@ def _coordinates(info: dict) -> dict:
 
 def load_runs(run_dirs: list[str]) -> dict[str, pd.DataFrame]:
     curves, finals, per_class, draws, balance = [], [], [], [], []
+    commits, dirty = set(), []
     for d in map(Path, run_dirs):
         info = json.loads((d / "run.json").read_text())
         coords = _coordinates(info)
+        commits.add(info["git"]["commit"])
+        if info["git"].get("dirty"):
+            dirty.append(str(d))
         m = pd.read_csv(d / "metrics.csv").assign(**coords)
         curves.append(m)
         pc = pd.read_csv(d / "per_class.csv").assign(**coords)
@@ -58,6 +62,13 @@ def load_runs(run_dirs: list[str]) -> dict[str, pd.DataFrame]:
         classes = d / "importance" / "classes.csv"
         if classes.exists():
             balance.append(pd.read_csv(classes).assign(**coords))
+    if len(commits) > 1:  # a run id changes only when RESULTS_VERSION says the numbers changed
+        log.warning("these %d runs were made by %d git commits (%s): compare them only if no change between "
+                    "those commits alters results; the `commit` column says which made each", len(finals),
+                    len(commits), ", ".join(sorted(c[:10] for c in commits)))
+    if dirty:
+        log.warning("%d of %d runs were made from a checkout with uncommitted changes (run.json git.dirty), e.g. %s",
+                    len(dirty), len(finals), dirty[0])
     return {
         "curves": pd.concat(curves, ignore_index=True),
         "final": pd.DataFrame(finals),

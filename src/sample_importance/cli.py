@@ -2,8 +2,8 @@
 
     python -m sample_importance check-config config.yaml
     python -m sample_importance runs config.yaml            # list the runs a config implies
-    python -m sample_importance prepare-data --name digits --spec '{"source": "digits"}' --out results/data/digits.pt
-    python -m sample_importance train    --spec @run.json --data results/data/digits.pt --out DIR
+    python -m sample_importance prepare-data --name digits --spec '{"source": "digits"}' --out results/data/digits-<hash>.pt
+    python -m sample_importance train    --spec @RUN/run.json --data results/data/digits-<hash>.pt --out DIR
     python -m sample_importance warmup   --spec @warmup.json --data ... --out DIR/warmup
     python -m sample_importance score    --spec @run.json --records DIR/warmup/records.pt --out DIR/importance
     python -m sample_importance continue --spec @run.json --data ... --warmup ... --importance ... --out DIR
@@ -24,10 +24,11 @@ from pathlib import Path
 
 
 def _spec(text: str) -> dict:
-    """A JSON object given inline or as @path."""
+    """A run spec given inline or as @path: a spec, or a finished run's run.json (its "spec", to redo it)."""
     if text.startswith("@"):
         text = Path(text[1:]).read_text()
-    return json.loads(text)
+    obj = json.loads(text)
+    return obj["spec"] if isinstance(obj.get("spec"), dict) else obj
 
 
 def _config(path: str) -> dict:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import difflib
 import math
 import os
+import sys
 from pathlib import Path
 
 import yaml
@@ -23,6 +24,8 @@ from .imbalance import KINDS, class_counts, stratified_subset_counts
 
 SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 PRECISIONS = ("auto", "fp32", "bf16")
+# sections that define an experiment; one missing is filled from the schema's (paper-scale) defaults
+EXPERIMENT_SECTIONS = ("datasets", "models", "methods", "budgets", "seeds", "train")
 # training sizes per class of the sources whose size is known without reading them
 KNOWN_TRAIN_COUNTS = {"cifar10": [5000] * 10, "cifar100": [500] * 100}
 # scikit-learn's digits, all 1,797 images per class: a constant, so checking a config imports no sklearn (1 s)
@@ -71,8 +74,18 @@ def check_unknown_keys(config, schema: dict, where: str = "") -> None:
 
 def validate(config: dict, schema_path: str | os.PathLike = SCHEMA) -> dict:
     """Check `config` in place (filling defaults) and return it; raise ConfigError on any mistake."""
+    if not isinstance(config, dict):
+        what = "empty" if config is None else f"a {type(config).__name__}, not a mapping of sections"
+        raise ConfigError(f"config is {what}. Fix: start from config.yaml, "
+                          "whose top level has keys such as datasets, models, methods, budgets, seeds and train.")
     schema = load_schema(schema_path)
     check_unknown_keys(config, schema)
+    missing = [key for key in EXPERIMENT_SECTIONS if key not in config]
+    if missing:  # a partial --configfile alone (without config.yaml) silently became a paper-scale grid
+        print(f"warning: the config has no {', '.join(missing)}: the schema's defaults, the papers' settings "
+              f"(e.g. train.epochs {schema['properties']['train']['properties']['epochs']['default']}), are used. "
+              "Give them, or add config.yaml first: --configfile config.yaml yours.yaml", file=sys.stderr)
+    _coerce_numbers(config, schema)
     from snakemake.exceptions import WorkflowError
     from snakemake.utils import validate as snakemake_validate
 
@@ -81,6 +94,7 @@ def validate(config: dict, schema_path: str | os.PathLike = SCHEMA) -> dict:
     except WorkflowError as e:
         raise ConfigError(_schema_message(e)) from e
     _fill_nested_defaults(config, schema)
+    _coerce_numbers(config, schema)  # again: the schema's defaults are written as YAML reads them (ratio: 1)
     check_semantics(config)
     return config
 
@@ -99,6 +113,47 @@ def _schema_message(error: Exception) -> str:
     about = f" ({rule['description'].strip().rstrip('.')})" if rule.get("description") else ""
     return (f"config field `{field}` = {value}: {cause.message}. Fix: give a value with {limits or 'the schema rule'}{about}; "
             "see workflow/schemas/config.schema.yaml")
+
+
+def _as_number(value, kind: str):
+    """`value` as the schema's number kind where it is one written another way, else unchanged.
+
+    A run's id hashes its settings, so budget 1 and 1.0 must be the same value; and
+    YAML 1.1 reads 5e-2 (no dot) or a `--config seeds=[0]` item as text.
+    """
+    if isinstance(value, bool):
+        return value
+    if kind == "number":
+        if isinstance(value, int):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                return value
+    if kind == "integer" and isinstance(value, str) and value.strip().lstrip("+-").isdigit():
+        return int(value)
+    if kind == "integer" and isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _coerce_numbers(obj, sch: dict):
+    """Numbers as the schema types them, in place (see _as_number)."""
+    kind = sch.get("type")
+    if kind == "object" and isinstance(obj, dict):
+        props = sch.get("properties", {})
+        extra = sch.get("additionalProperties")
+        for key in list(obj):
+            sub = props.get(key, extra if isinstance(extra, dict) else None)
+            if sub is not None:
+                obj[key] = _coerce_numbers(obj[key], sub)
+        return obj
+    if kind == "array" and isinstance(obj, list) and isinstance(sch.get("items"), dict):
+        return [_coerce_numbers(v, sch["items"]) for v in obj]
+    if kind in ("number", "integer"):
+        return _as_number(obj, kind)
+    return obj
 
 
 def _fill_nested_defaults(config: dict, schema: dict) -> None:
@@ -142,6 +197,8 @@ def resolve_method_params(label: str, entry: dict) -> dict:
                 f"Fix: {_suggest(key, cls.defaults)}Valid parameters: {valid}."
             )
         default = cls.defaults[key]
+        if isinstance(default, (int, float)) and not isinstance(default, bool):
+            value = params[key] = _as_number(value, "number" if isinstance(default, float) else "integer")
         if isinstance(default, (int, float)) and not isinstance(default, bool) and not isinstance(value, (int, float)):
             _fail(f"methods.{label}.{key}", value, f"must be a number like the default {default!r}", "write a number")
     for key, valid in getattr(cls, "choices", {}).items():
@@ -170,6 +227,9 @@ def estimated_train_counts(name: str, spec: dict) -> list[int] | None:
     else:
         return None
     if spec.get("train_subset"):
+        if spec["train_subset"] > sum(counts):
+            _fail(f"datasets.{name}.train_subset", spec["train_subset"],
+                  f"larger than the {sum(counts)} training images of this source", f"use at most {sum(counts)}, or 0 for all")
         counts = stratified_subset_counts(counts, spec["train_subset"])
     imb = spec.get("imbalance", {})
     return class_counts(counts, imb.get("kind", "none"), float(imb.get("ratio", 1)), float(imb.get("step_fraction", 0.5)))
@@ -201,6 +261,9 @@ def _check_dataset(name: str, spec: dict, batch_size: int) -> None:
     if imb["ratio"] < 1:
         _fail(f"{field}.imbalance.ratio", imb["ratio"], "the imbalance ratio n_max/n_min is below 1",
               "use 1 for a balanced set or a ratio such as 10, 50 or 100")
+    if imb["kind"] == "none" and imb["ratio"] != 1:
+        _fail(f"{field}.imbalance.ratio", imb["ratio"], "has no effect with imbalance kind none",
+              "set imbalance.kind to long_tailed or step, or drop the ratio")
     if not 0 < imb["step_fraction"] <= 1:
         _fail(f"{field}.imbalance.step_fraction", imb["step_fraction"], "must be in (0, 1]", "use e.g. 0.5 (half of the classes)")
     if spec["source"] == "imagefolder" and not os.path.exists(spec["root"]):
@@ -255,6 +318,9 @@ def check_semantics(config: dict) -> None:
         _fail("train.precision", train["precision"], "unknown precision", f"use one of {', '.join(PRECISIONS)}")
     if not (train["device"] in ("auto", "cpu", "cuda") or train["device"].startswith("cuda:")):
         _fail("train.device", train["device"], "unknown device", "use auto, cpu, cuda or cuda:N")
+    if not any(entry.get("method") == "uniform" for entry in config["methods"].values()):
+        _fail("methods", sorted(config["methods"]), "no method is `uniform`, the baseline that speed-ups and "
+              "differences are measured against", "add `uniform: {method: uniform}` to methods")
     smallest = min(config["budgets"])
     staged = []
     for label, entry in config["methods"].items():

@@ -25,14 +25,29 @@ def config_hash(obj) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
-# settings that do not change a run's numbers, left out of its hash
+# Bumped when a change of the code changes the numbers of runs already made (their ids then change,
+# so old folders are not reused). 2: biased rescore_every restored in split runs; dataset location unhashed.
+RESULTS_VERSION = 2
+
+# where and how a run executes, left out of its id so one grid runs on a laptop and on a cluster; they
+# can change the last bits of the numbers (device, compile, threads), and run.json records them
 NOT_HASHED = ("device", "threads", "compile", "eval_batch_size", "checkpoint_every")
+# torchvision datasets: where the files sit and whether to fetch them; the data are the same
+DATA_LOCATION = ("root", "download")
+
+
+def dataset_hash(dataset_spec: dict) -> str:
+    """Hash of what a dataset spec's images and labels are (an ImageFolder's root is its content)."""
+    drop = DATA_LOCATION if dataset_spec.get("source") in ("cifar10", "cifar100") else ("download",)
+    return config_hash({k: v for k, v in dataset_spec.items() if k not in drop})
 
 
 def run_hash(spec: dict) -> str:
     """Hash of everything in a run spec that changes its numbers."""
     train = {k: v for k, v in spec.get("train", {}).items() if k not in NOT_HASHED}
-    return config_hash({**{k: v for k, v in spec.items() if k != "run_id"}, "train": train})
+    rest = {k: v for k, v in spec.items() if k not in ("run_id", "dataset_spec")}
+    data = dataset_hash(spec["dataset_spec"]) if "dataset_spec" in spec else None
+    return config_hash({**rest, "train": train, "dataset_spec": data, "results_version": RESULTS_VERSION})
 
 
 def now() -> str:
@@ -47,10 +62,12 @@ def git_state() -> dict:
         commit = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
         if commit.returncode != 0:
             return {"commit": "unknown", "dirty": None}
-        status = subprocess.run(
-            ["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, timeout=10
-        )
-        return {"commit": commit.stdout.strip(), "dirty": bool(status.stdout.strip())}
+        status = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--untracked-files=all"],
+                                capture_output=True, text=True, timeout=10)
+        # dirty: a changed tracked file, or a new file of the code (a new method under src/, a rule)
+        changes = [line for line in status.stdout.splitlines()
+                   if not line.startswith("??") or line[3:].startswith(("src/", "workflow/"))]
+        return {"commit": commit.stdout.strip(), "dirty": bool(changes)}
     except (OSError, subprocess.SubprocessError):
         return {"commit": "unknown", "dirty": None}
 

@@ -11,6 +11,7 @@ sys.path.insert(0, SRC)
 from sample_importance.config import ConfigError, validate
 from sample_importance.grid import expand
 from sample_importance.outputs import figure_files, summary_files
+from sample_importance.provenance import dataset_hash
 
 try:
     validate(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
@@ -52,8 +53,10 @@ def runtime_minutes(spec, attempt):
     return scaled(5 + 2 * epochs * RES["minutes_per_epoch"], attempt)
 
 
-def data_file(spec):
-    return f"{RESULTS}/data/{spec['dataset']}.pt"
+def data_file(dataset):
+    """The cached tensors of a dataset: named by what its images and labels are, so two configs that
+    share a results folder but define `digits` differently keep two files."""
+    return f"{RESULTS}/data/{dataset}-{dataset_hash(config['datasets'][dataset])}.pt"
 
 
 RUN_OUTPUTS = ("metrics.csv", "per_class.csv", "class_draws.csv", "run.json")

@@ -35,7 +35,7 @@ rule importance_plots:
         summary=SUMMARY_FILES,
         tables=IMPORTANCE_TABLE_FILES,
         records=WARMUP_RECORDS,
-        data=[data_file({"dataset": d}) for d in config["datasets"]],
+        data=[data_file(d) for d in config["datasets"]],
     output:
         reported_figures(IMPORTANCE_FIGURE_FILES),
     params:

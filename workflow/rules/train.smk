@@ -9,7 +9,7 @@ wildcard_constraints:
 
 rule train:
     input:
-        data=lambda wc: data_file(GRID.runs[wc.run]),
+        data=lambda wc: data_file(GRID.runs[wc.run]["dataset"]),
     output:
         **run_outputs("{method}"),
     wildcard_constraints:
@@ -32,7 +32,7 @@ rule train:
 
 rule warmup:
     input:
-        data=lambda wc: data_file(GRID.warmups[wc.warmup]),
+        data=lambda wc: data_file(GRID.warmups[wc.warmup]["dataset"]),
     output:
         checkpoint=f"{RESULTS}/warmups/{{warmup}}/checkpoint.pt",
         records=f"{RESULTS}/warmups/{{warmup}}/records.pt",
@@ -79,7 +79,7 @@ rule score:
 
 rule continue:
     input:
-        data=lambda wc: data_file(GRID.runs[wc.run]),
+        data=lambda wc: data_file(GRID.runs[wc.run]["dataset"]),
         checkpoint=lambda wc: f"{GRID.warmup_dir(GRID.runs[wc.run]['warmup_id'])}/checkpoint.pt",
         weights=f"{RESULTS}/runs/{{method}}/{{run}}/importance/weights.npy",
         info=f"{RESULTS}/runs/{{method}}/{{run}}/importance/score.json",
