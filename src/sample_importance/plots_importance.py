@@ -10,7 +10,7 @@ models and classes, which are not methods, get palettes of their own
 Run as a pipeline step (the rule `importance_plots`):
 
     python -m sample_importance.plots_importance figures --summary results/summary --out figures \\
-        --data digits=results/data/digits.pt [--data ...] --staged biased WARMUP/records.pt [...]
+        --data digits=results/data/digits-<hash>.pt [--data ...] --staged biased WARMUP/records.pt [...]
     python -m sample_importance.plots_importance readme --out figures/README.md STEM=CAPTION.rst [...]
 """
 
