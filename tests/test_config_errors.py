@@ -254,3 +254,18 @@ def test_more_mistakes_that_used_to_fail_late(tiny_config, mutate, field, expect
     mutate(config)
     message = rejected(config)
     assert field in message and expected in message, message
+
+
+def test_a_run_folder_outside_the_grid_is_named_with_the_fix(tiny_config, tmp_path):
+    """E.g. a folder from an older config, whose hash no longer matches: a plain message, not a KeyError."""
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(tiny_config()))
+    snakemake = Path(sys.executable).with_name("snakemake")
+    target = str(tmp_path / "results/runs/uniform/uniform/digits/cnn/crop/b1-s0-deadbeef/run.json")
+    result = subprocess.run(
+        [str(snakemake), "-n", "-s", str(REPO / "Snakefile"), "--directory", str(tmp_path / "work"), target,
+         "--configfile", str(path)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120,
+    )
+    assert result.returncode != 0
+    assert "'uniform/digits/cnn/crop/b1-s0-deadbeef' is not a run of this config" in result.stdout, result.stdout
+    assert "python -m sample_importance runs" in result.stdout

@@ -53,6 +53,24 @@ def runtime_minutes(spec, attempt):
     return scaled(5 + 2 * epochs * RES["minutes_per_epoch"], attempt)
 
 
+def run_spec(wc):
+    """The spec of a requested run folder; a folder this config does not make gets a plain message."""
+    return _spec_in(GRID.runs, wc.run, "run")
+
+
+def warmup_spec(wc):
+    return _spec_in(GRID.warmups, wc.warmup, "warm-up")
+
+
+def _spec_in(specs, run_id, what):
+    if run_id not in specs:
+        raise WorkflowError(
+            f"{run_id!r} is not a {what} of this config: its settings (hash) or name are not in the grid. "
+            "Fix: list the run folders of the config with `python -m sample_importance runs <config>`."
+        )
+    return specs[run_id]
+
+
 def data_file(dataset):
     """The cached tensors of a dataset: named by what its images and labels are, so two configs that
     share a results folder but define `digits` differently keep two files."""

@@ -9,13 +9,13 @@ wildcard_constraints:
 
 rule train:
     input:
-        data=lambda wc: data_file(GRID.runs[wc.run]["dataset"]),
+        data=lambda wc: data_file(run_spec(wc)["dataset"]),
     output:
         **run_outputs("{method}"),
     wildcard_constraints:
         method=one_of(GRID.online_methods()),
     params:
-        spec=lambda wc: quoted_json(GRID.runs[wc.run]),
+        spec=lambda wc: quoted_json(run_spec(wc)),
         out=folder_of("run"),
     conda:
         CONDA_ENV
@@ -25,20 +25,20 @@ rule train:
         f"{RESULTS}/benchmarks/train/{{method}}/{{run}}.tsv"
     threads: RES["cpus_per_task"]
     resources:
-        **training_resources(lambda wc: GRID.runs[wc.run]),
+        **training_resources(lambda wc: run_spec(wc)),
     shell:
         "python -m sample_importance train --spec {params.spec} --data {input.data} --out {params.out} --no-progress --threads {threads} 2> {log}"
 
 
 rule warmup:
     input:
-        data=lambda wc: data_file(GRID.warmups[wc.warmup]["dataset"]),
+        data=lambda wc: data_file(warmup_spec(wc)["dataset"]),
     output:
         checkpoint=f"{RESULTS}/warmups/{{warmup}}/checkpoint.pt",
         records=f"{RESULTS}/warmups/{{warmup}}/records.pt",
         run=f"{RESULTS}/warmups/{{warmup}}/run.json",
     params:
-        spec=lambda wc: quoted_json(GRID.warmups[wc.warmup]),
+        spec=lambda wc: quoted_json(warmup_spec(wc)),
         out=folder_of("run"),
     conda:
         CONDA_ENV
@@ -48,14 +48,14 @@ rule warmup:
         f"{RESULTS}/benchmarks/warmup/{{warmup}}.tsv"
     threads: RES["cpus_per_task"]
     resources:
-        **training_resources(lambda wc: GRID.warmups[wc.warmup]),
+        **training_resources(lambda wc: warmup_spec(wc)),
     shell:
         "python -m sample_importance warmup --spec {params.spec} --data {input.data} --out {params.out} --no-progress --threads {threads} 2> {log}"
 
 
 rule score:
     input:
-        records=lambda wc: f"{GRID.warmup_dir(GRID.runs[wc.run]['score_warmup_id'])}/records.pt",
+        records=lambda wc: f"{GRID.warmup_dir(run_spec(wc)['score_warmup_id'])}/records.pt",
     output:
         weights=f"{RESULTS}/runs/{{method}}/{{run}}/importance/weights.npy",
         scores=f"{RESULTS}/runs/{{method}}/{{run}}/importance/scores.npy",
@@ -64,7 +64,7 @@ rule score:
     wildcard_constraints:
         method=one_of(GRID.staged_methods()),
     params:
-        spec=lambda wc: quoted_json(GRID.runs[wc.run]),
+        spec=lambda wc: quoted_json(run_spec(wc)),
         out=folder_of("weights"),
     conda:
         CONDA_ENV
@@ -79,8 +79,8 @@ rule score:
 
 rule continue:
     input:
-        data=lambda wc: data_file(GRID.runs[wc.run]["dataset"]),
-        checkpoint=lambda wc: f"{GRID.warmup_dir(GRID.runs[wc.run]['warmup_id'])}/checkpoint.pt",
+        data=lambda wc: data_file(run_spec(wc)["dataset"]),
+        checkpoint=lambda wc: f"{GRID.warmup_dir(run_spec(wc)['warmup_id'])}/checkpoint.pt",
         weights=f"{RESULTS}/runs/{{method}}/{{run}}/importance/weights.npy",
         info=f"{RESULTS}/runs/{{method}}/{{run}}/importance/score.json",
     output:
@@ -88,7 +88,7 @@ rule continue:
     wildcard_constraints:
         method=one_of(GRID.staged_methods()),
     params:
-        spec=lambda wc: quoted_json(GRID.runs[wc.run]),
+        spec=lambda wc: quoted_json(run_spec(wc)),
         out=folder_of("run"),
         warmup=lambda wc, input: str(Path(input.checkpoint).parent),
         importance=lambda wc, input: str(Path(input.weights).parent),
@@ -100,7 +100,7 @@ rule continue:
         f"{RESULTS}/benchmarks/continue/{{method}}/{{run}}.tsv"
     threads: RES["cpus_per_task"]
     resources:
-        **training_resources(lambda wc: GRID.runs[wc.run]),
+        **training_resources(lambda wc: run_spec(wc)),
     shell:
         "python -m sample_importance continue --spec {params.spec} --data {input.data} --warmup {params.warmup}"
         " --importance {params.importance} --out {params.out} --no-progress --threads {threads} 2> {log}"
