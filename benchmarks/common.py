@@ -102,7 +102,7 @@ def synthetic_cifar(n_train: int, n_test: int = 256, n_classes: int = 10, size: 
     Learnable, so losses differ between samples as on real data; made in memory,
     so no benchmark needs a download.
     """
-    from sample_importance.data import Dataset, Split
+    from sample_importance.data.datasets import Dataset, Split
 
     g = torch.Generator().manual_seed(seed)
     patterns = torch.rand(n_classes, 3, size, size, generator=g)

@@ -114,11 +114,11 @@ class LoaderPath:
 
 def load_data(args):
     if args.data:
-        from sample_importance.data import load
+        from sample_importance.data.datasets import load
 
         data = load(args.data)
         if args.steps:
-            from sample_importance.data import Dataset, Split
+            from sample_importance.data.datasets import Dataset, Split
 
             keep = args.steps * args.batch_size
             data = Dataset(data.name, data.classes, Split(data.train.x[:keep], data.train.y[:keep]), data.test,
@@ -150,7 +150,7 @@ def main(argv=None) -> None:
     args.workers = (4 if cuda else 1) if args.workers is None else args.workers
     args.threads = (0 if cuda else 1) if args.threads is None else args.threads
 
-    from sample_importance.engine import Trainer
+    from sample_importance.training.engine import Trainer
 
     data = load_data(args)
     spec = run_spec(args.model, args.width, args.batch_size, device=args.device, threads=args.threads,

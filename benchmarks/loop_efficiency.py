@@ -39,7 +39,7 @@ def bare_steps(trainer, x: torch.Tensor, y: torch.Tensor, steps: int) -> None:
 
 
 def make_trainer(args, width: int):
-    from sample_importance.engine import Trainer
+    from sample_importance.training.engine import Trainer
 
     n_train = args.batch_size * args.steps
     spec = run_spec(args.model, width, args.batch_size, device=args.device, threads=args.threads,

@@ -31,8 +31,8 @@ import time
 
 import torch
 
-from sample_importance.data import Dataset, Split
-from sample_importance.engine import Trainer
+from sample_importance.data.datasets import Dataset, Split
+from sample_importance.training.engine import Trainer
 from sample_importance.methods import method_class, names
 
 EXTRA_VARIANTS = {"upper_bound_is[tau=0]": ("upper_bound_is", {"tau": 0.0})}

@@ -76,13 +76,13 @@ os._exit(0)
 
 def one_step_run(config_path: Path, scratch: Path) -> tuple[dict, Path]:
     """The first uniform run of a config, with its budget cut to one optimizer step; its cached dataset prepared."""
-    from sample_importance.schedule import budget_steps
+    from sample_importance.training.schedule import budget_steps
 
     config, spec = config_run_spec(config_path)
     data_path = scratch / f"{spec['dataset']}.pt"
     wall([PYTHON, "-m", "sample_importance", "prepare-data", "--name", spec["dataset"],
           "--spec", json.dumps(config["datasets"][spec["dataset"]]), "--out", str(data_path)])
-    from sample_importance.data import load
+    from sample_importance.data.datasets import load
 
     n_train = len(load(data_path).train.y)
     _, full = budget_steps(1.0, int(spec["train"]["epochs"]), n_train, int(spec["train"]["batch_size"]))
@@ -144,7 +144,7 @@ def main(argv=None) -> None:
             rows.append(["interpreter start + exit (os._exit, as a job)", seconds - sum(r[1] for r in rows),
                          cpu - sum(r[2] for r in rows)])
             imports.append(rows)
-            from sample_importance.data import load
+            from sample_importance.data.datasets import load
 
             start = time.perf_counter()
             load(data_path)

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from sample_importance import augment
-from sample_importance.augment import build_augmentation, names
+from sample_importance.training import augment
+from sample_importance.training.augment import build_augmentation, names
 
 N_CLASSES = 10
 MIXING = ("mixup", "cutmix", "ricap")

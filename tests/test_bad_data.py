@@ -14,8 +14,9 @@ import pytest
 import torch
 from PIL import Image
 
-from sample_importance import data, steps
-from sample_importance.data import DataError
+from sample_importance import steps
+from sample_importance.data import datasets as data
+from sample_importance.data.datasets import DataError
 
 
 def png(path: Path, size=(8, 8), value: int = 0) -> None:

@@ -8,11 +8,11 @@ import pandas as pd
 import pytest
 import torch
 
-from sample_importance import data as data_mod
+from sample_importance.data import datasets as data_mod
 from sample_importance import steps
-from sample_importance.budget_table import budget_table, to_markdown
-from sample_importance.data import Dataset, Split
-from sample_importance.engine import Trainer
+from sample_importance.analysis.budget_table import budget_table, to_markdown
+from sample_importance.data.datasets import Dataset, Split
+from sample_importance.training.engine import Trainer
 
 N_TRAIN, BATCH, EPOCHS, PEAK = 50, 16, 10, 0.1
 BUDGETS = (0.2, 0.3, 0.33, 0.5, 1.0)  # 0.33: the budget ends inside an epoch

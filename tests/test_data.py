@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from sample_importance import data
-from sample_importance.imbalance import class_counts, stratified_subset_counts
+from sample_importance.data import datasets as data
+from sample_importance.data.imbalance import class_counts, stratified_subset_counts
 
 SHARED_CIFAR = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10-jpeg.tar.gz"
 

@@ -85,7 +85,7 @@ def test_run_json_records_spec_seed_versions_device_commit_and_times(runs):
 
 @pytest.fixture(scope="module")
 def summary(runs, tmp_path_factory):
-    from sample_importance.aggregate import aggregate
+    from sample_importance.analysis.aggregate import aggregate
 
     out = tmp_path_factory.mktemp("summary")
     aggregate([str(runs[label][1][0]) for label in ("uniform", "biased", "uniform_seed1")], str(out))
@@ -105,7 +105,7 @@ def test_summaries_carry_commit_and_config_hash(runs, summary):
 def test_figures_record_commit_and_config_hash_in_metadata(summary, tmp_path):
     from PIL import Image
 
-    from sample_importance.plots import plot_all
+    from sample_importance.figures.plots import plot_all
 
     written = plot_all(str(summary), str(tmp_path))
     commit = pd.read_csv(summary / "final.csv", dtype={"commit": str})["commit"].iloc[0]

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from sample_importance import steps
-from sample_importance.engine import Trainer
-from sample_importance.schedule import budget_steps, lr_multiplier
+from sample_importance.training.engine import Trainer
+from sample_importance.training.schedule import budget_steps, lr_multiplier
 
 from tiny import blobs, digits, spec
 
@@ -70,7 +70,7 @@ def test_split_run_equals_one_process_run_bit_for_bit(tmp_path, warmup_epochs, r
     With re-scoring, the continue step must also restore the scores: the first re-score (epoch 2, from
     continuation epoch 1 alone, drawn with replacement) keeps the old score of every sample not drawn.
     """
-    from sample_importance import data
+    from sample_importance.data import datasets as data
 
     ds = digits({"kind": "long_tailed", "ratio": 10})
     data.save(ds, tmp_path / "d.pt")

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from sample_importance import augment
-from sample_importance.engine import Trainer
+from sample_importance.training import augment
+from sample_importance.training.engine import Trainer
 
 from tiny import blobs, spec
 

@@ -23,7 +23,7 @@ import yaml
 
 from sample_importance import steps
 from sample_importance.config import validate
-from sample_importance.engine import DivergenceError
+from sample_importance.training.engine import DivergenceError
 from sample_importance.grid import expand
 
 from conftest import REPO, cli_env
@@ -83,8 +83,8 @@ def test_divergence_stops_at_once_without_outputs(tiny_config, digits_file, tmp_
 def test_nan_weights_after_the_last_step_are_caught_by_evaluation(tiny_config, digits_file):
     import torch
 
-    from sample_importance import data
-    from sample_importance.engine import Trainer
+    from sample_importance.data import datasets as data
+    from sample_importance.training.engine import Trainer
 
     trainer = Trainer(run_specs(tiny_config())["uniform"], data.load(digits_file), progress=False)
     with torch.no_grad():
@@ -174,7 +174,7 @@ def test_killed_snakemake_reruns_the_job_and_matches_a_clean_run(tiny_config, di
 
     clean = tmp_path / "clean"
     steps.train(spec, str(digits_file), str(clean), progress=False)
-    from sample_importance.aggregate import aggregate
+    from sample_importance.analysis.aggregate import aggregate
 
     aggregate([str(clean)], str(tmp_path / "clean_summary"))
     for name in ("final.csv", "curves.csv"):

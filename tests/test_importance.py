@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from sample_importance import importance
+from sample_importance.methods import importance
 
 NAN = np.nan
 # 3 epochs x 3 samples; sample 2 unseen in epoch 1

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from sample_importance import importance_analysis as ia
+from sample_importance.analysis import importance_analysis as ia
 from sample_importance.outputs import figure_names, importance_figure_names
-from sample_importance.plots_importance import caption_line, staged_warmup_epochs, write_readme
+from sample_importance.figures.plots_importance import caption_line, staged_warmup_epochs, write_readme
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -13,8 +13,8 @@ import torch.nn.functional as F
 from scipy import stats
 
 from sample_importance import methods
-from sample_importance.data import Dataset, Split
-from sample_importance.engine import Trainer
+from sample_importance.data.datasets import Dataset, Split
+from sample_importance.training.engine import Trainer
 from sample_importance.methods.el2n_prune import keep_hardest
 from sample_importance.methods.infobatch import prune
 from sample_importance.methods.loss_rank import rank_probabilities
@@ -423,7 +423,7 @@ def test_el2n_prune_trains_on_the_hardest_subset_after_warm_up():
 
 
 def test_el2n_prune_split_across_the_pipeline_steps_equals_one_process(tmp_path):
-    from sample_importance import data as data_mod
+    from sample_importance.data import datasets as data_mod
     from sample_importance import steps
 
     data_path = tmp_path / "tiny.pt"

@@ -3,7 +3,7 @@
 import torch
 from torch import nn
 
-from sample_importance.models import build_model
+from sample_importance.training.models import build_model
 
 
 def test_small_cnn_shapes():

@@ -6,8 +6,8 @@ import sys
 import pytest
 import torch
 
-from sample_importance.models import build_model
-from sample_importance.sgd import SGD
+from sample_importance.training.models import build_model
+from sample_importance.training.sgd import SGD
 
 SETTINGS = [
     {"momentum": 0.0, "nesterov": False, "weight_decay": 0.0},
@@ -105,8 +105,8 @@ def test_a_training_step_does_not_import_dynamo():
     """The reason this optimizer exists: the train path stays clear of torch._dynamo's 1.3 s import."""
     code = (
         "import sys, torch\n"
-        "from sample_importance.models import build_model\n"
-        "from sample_importance.sgd import SGD\n"
+        "from sample_importance.training.models import build_model\n"
+        "from sample_importance.training.sgd import SGD\n"
         "m = build_model('cnn', 3, 10, 4); opt = SGD(m.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)\n"
         "m(torch.randn(4, 3, 16, 16)).sum().backward(); opt.step(); opt.zero_grad()\n"
         "print('torch._dynamo' in sys.modules)\n"

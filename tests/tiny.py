@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 import yaml
 
-from sample_importance import data
+from sample_importance.data import datasets as data
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -99,13 +99,13 @@ def cmd_continue(a) -> None:
 
 
 def cmd_aggregate(a) -> None:
-    from .aggregate import aggregate
+    from .analysis.aggregate import aggregate
 
     aggregate(a.runs, a.out)
 
 
 def cmd_plot(a) -> None:
-    from .plots import plot_all
+    from .figures.plots import plot_all
 
     plot_all(a.summary, a.out)
 
@@ -160,8 +160,8 @@ def main(argv=None) -> None:
 
     expected = [ConfigError]
     if args.command in ("prepare-data", "train", "warmup", "continue"):
-        from .data import DataError
-        from .engine import DivergenceError
+        from .data.datasets import DataError
+        from .training.engine import DivergenceError
 
         expected += [DataError, DivergenceError]
     try:

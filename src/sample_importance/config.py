@@ -20,7 +20,7 @@ from pathlib import Path
 
 import yaml
 
-from .imbalance import KINDS, class_counts, stratified_subset_counts
+from .data.imbalance import KINDS, class_counts, stratified_subset_counts
 
 SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -250,7 +250,7 @@ def _check_imagefolder_root(field: str, root: str) -> None:
 
 
 def _check_dataset(name: str, spec: dict, batch_size: int) -> None:
-    from .data import SOURCES
+    from .data.datasets import SOURCES
 
     field = f"datasets.{name}"
     if spec["source"] not in SOURCES:
@@ -289,10 +289,10 @@ def _check_dataset(name: str, spec: dict, batch_size: int) -> None:
 
 
 def check_semantics(config: dict) -> None:
-    from .augment import names as augmentation_names
+    from .training.augment import names as augmentation_names
     from .methods import method_class
-    from .models import MODELS
-    from .schedule import SCHEDULES
+    from .training.models import MODELS
+    from .training.schedule import SCHEDULES
 
     train = config["train"]
     for i, model in enumerate(config["models"]):

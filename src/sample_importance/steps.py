@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import data as data_mod
+from .data import datasets as data_mod
 from .atomic import torch_save, write_csv, write_json
-from .engine import Trainer
+from .training.engine import Trainer
 from .methods import method_class
 from .provenance import device_info, run_hash, git_state, now, versions
 
@@ -151,7 +151,7 @@ def score(spec: dict, records_path: str, out_dir: str) -> np.ndarray:
     scores = method.scores
     _save_npy(out / "weights.npy", weights)
     _save_npy(out / "scores.npy", scores if scores is not None else weights)
-    from .importance import class_table
+    from .methods.importance import class_table
 
     classes = list(saved.get("classes") or [str(c) for c in range(int(labels.max()) + 1)])
     write_csv(out / "classes.csv", class_table(weights, labels, classes, scores))

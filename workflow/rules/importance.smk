@@ -27,7 +27,7 @@ if GRID.warmups:
             f"{RESULTS}/logs/importance_tables.log",
         localrule: True
         shell:
-            "python -m sample_importance.importance_analysis --out {params.out} {input.records} 2> {log}"
+            "python -m sample_importance.analysis.importance_analysis --out {params.out} {input.records} 2> {log}"
 
 
 rule importance_plots:
@@ -49,7 +49,7 @@ rule importance_plots:
         f"{RESULTS}/logs/importance_plots.log",
     localrule: True
     shell:
-        "python -m sample_importance.plots_importance figures --summary {params.summary} --out {params.figures}"
+        "python -m sample_importance.figures.plots_importance figures --summary {params.summary} --out {params.figures}"
         " {params.data} {params.staged} {input.records} 2> {log}"
 
 
@@ -68,4 +68,4 @@ rule figures_readme:
         f"{RESULTS}/logs/figures_readme.log",
     localrule: True
     shell:
-        "python -m sample_importance.plots_importance readme --out {output} {params.entries} 2> {log}"
+        "python -m sample_importance.figures.plots_importance readme --out {output} {params.entries} 2> {log}"

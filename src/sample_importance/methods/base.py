@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..engine import Trainer
+    from ..training.engine import Trainer
 
 
 @dataclass

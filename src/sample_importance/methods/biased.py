@@ -15,7 +15,7 @@ Charged like uniform: the records come from logits the step already has.
 
 import numpy as np
 
-from .. import importance
+from . import importance
 from .base import StagedMethod
 
 

@@ -17,7 +17,7 @@ Charged like uniform: the scores come from logits the warm-up already had.
 import numpy as np
 import torch
 
-from .. import importance
+from . import importance
 from .base import StagedMethod
 
 

@@ -13,7 +13,7 @@ import math
 
 import pandas as pd
 
-from .atomic import atomic_path
+from ..atomic import atomic_path
 
 BLOCK = ["dataset", "model", "augmentation"]
 COLUMNS = [*BLOCK, "method", "method_name", "budget", "seeds", "mean", "std", "best"]

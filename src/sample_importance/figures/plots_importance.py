@@ -9,9 +9,9 @@ models and classes, which are not methods, get palettes of their own
 
 Run as a pipeline step (the rule `importance_plots`):
 
-    python -m sample_importance.plots_importance figures --summary results/summary --out figures \\
+    python -m sample_importance.figures.plots_importance figures --summary results/summary --out figures \\
         --data digits=results/data/digits-<hash>.pt [--data ...] --staged biased WARMUP/records.pt [...]
-    python -m sample_importance.plots_importance readme --out figures/README.md STEM=CAPTION.rst [...]
+    python -m sample_importance.figures.plots_importance readme --out figures/README.md STEM=CAPTION.rst [...]
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from .atomic import atomic_path  # noqa: E402
-from .importance_analysis import Warmup, draw_shares, load_warmup, reference_warmups  # noqa: E402
-from .outputs import importance_figure_names  # noqa: E402
+from ..atomic import atomic_path  # noqa: E402
+from ..analysis.importance_analysis import Warmup, draw_shares, load_warmup, reference_warmups  # noqa: E402
+from ..outputs import importance_figure_names  # noqa: E402
 from .plots import COLUMN_WIDTH, TEXT_WIDTH, Style, save  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -335,7 +335,7 @@ def plot_importance(summary_dir: str, records: list[str], data_paths: dict[str, 
 def _warmup_figures(summary: Path, records: list[str], data_paths: dict[str, str], staged: list[str],
                     datasets: list[str], put) -> None:
     """The figures that need warm-up records (configs with a staged method)."""
-    from . import data as data_mod
+    from ..data import datasets as data_mod
 
     refs = reference_warmups([load_warmup(p) for p in records])
     easy_hard = pd.read_csv(summary / "importance_easy_hard.csv")
@@ -374,7 +374,7 @@ def write_readme(out: str, entries: list[tuple[str, str]], formats=("png", "pdf"
 
 
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(prog="python -m sample_importance.plots_importance", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m sample_importance.figures.plots_importance", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
     f = sub.add_parser("figures", help="the importance figures")

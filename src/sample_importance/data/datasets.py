@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .atomic import torch_save
+from ..atomic import torch_save
 from .imbalance import class_counts, stratified_subset_counts
 
 SOURCES = ("digits", "cifar10", "cifar100", "imagefolder")

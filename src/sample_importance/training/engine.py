@@ -24,9 +24,9 @@ import torch
 import torch.nn.functional as F
 
 from .augment import build_augmentation
-from .data import Dataset
-from .methods import method_class
-from .methods.base import Batch
+from ..data.datasets import Dataset
+from ..methods import method_class
+from ..methods.base import Batch
 from .models import build_model
 from .records import SampleRecords, sample_statistics
 from .schedule import budget_steps, lr_multiplier

@@ -15,7 +15,7 @@ no training and no extra forward pass:
 
 Run as a pipeline step (the rule `importance_tables`):
 
-    python -m sample_importance.importance_analysis --out results/summary WARMUP/records.pt [...]
+    python -m sample_importance.analysis.importance_analysis --out results/summary WARMUP/records.pt [...]
 """
 
 from __future__ import annotations
@@ -31,9 +31,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from . import importance
-from .atomic import write_csv
-from .outputs import IMPORTANCE_TABLES
+from ..methods import importance
+from ..atomic import write_csv
+from ..outputs import IMPORTANCE_TABLES
 
 log = logging.getLogger(__name__)
 
@@ -304,7 +304,7 @@ def write_tables(record_paths: list[str], out_dir: str, k: int = 4) -> dict[str,
 
 
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(prog="python -m sample_importance.importance_analysis", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m sample_importance.analysis.importance_analysis", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", required=True, help="folder of the importance_*.csv tables")
     p.add_argument("--k", type=int, default=4, help="easy and hard samples per class")

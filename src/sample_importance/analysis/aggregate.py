@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from .atomic import write_csv
+from ..atomic import write_csv
 from .budget_table import budget_table, write_markdown as write_budget_markdown
-from .outputs import SUMMARY_TABLES
+from ..outputs import SUMMARY_TABLES
 
 log = logging.getLogger(__name__)
 

@@ -19,8 +19,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from .atomic import atomic_path  # noqa: E402
-from .outputs import FIGURE_FORMATS  # noqa: E402
+from ..atomic import atomic_path  # noqa: E402
+from ..outputs import FIGURE_FORMATS  # noqa: E402
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""Analysis layer: tidy tables from finished runs, statistics over seeds, the papers' claims."""

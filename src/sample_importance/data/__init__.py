@@ -1,0 +1,1 @@
+"""Data layer: image sources, class imbalance, cached uint8 tensors."""

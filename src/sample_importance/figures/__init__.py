@@ -1,0 +1,1 @@
+"""Figures layer: every plot, drawn from the summary tables only."""
