@@ -11,6 +11,7 @@ REGISTRY = {
     "uniform_replacement": "uniform_replacement:UniformReplacement",
     "p_sgd": "p_sgd:PSGD",
     "c_sgd": "c_sgd:CSGD",
+    "unif_sgd": "unif_sgd:UnifSGD",
     "selective_backprop": "selective_backprop:SelectiveBackprop",
     "upper_bound_is": "upper_bound_is:UpperBoundIS",
     "loss_rank": "loss_rank:LossRank",
