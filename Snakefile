@@ -9,14 +9,12 @@ The config is checked (schema + semantics) here, before any job runs.
 
 from snakemake.utils import min_version
 
-min_version("9.0")
+min_version("9.19")
 
 
-# config.yaml is the default; `--configfile A.yaml [B.yaml ...]` replaces it (later files update earlier ones)
-if not workflow.config_settings.configfiles:
-
-    configfile: "config.yaml"
-
+# config.yaml is the default. `--configfile A.yaml [B.yaml ...]` replaces it (later files update earlier
+# ones): profiles/default/profile.yaml sets Snakemake's own `replace-workflow-config`.
+configfile: "config.yaml"
 
 
 include: "workflow/rules/common.smk"

@@ -11,7 +11,7 @@ so pytest sees it)::
         assert run.returncode == 0, run.tail()
         assert run.job_ids            # numeric SLURM job ids that snakemake submitted
 
-`run_snakemake_slurm` uses profiles/slurm unchanged; `ensure_slurm` starts the
+`run_snakemake_slurm` uses profiles/slurm with tests/slurm/testcluster.yaml on top; `ensure_slurm` starts the
 cluster with the partition named in that profile, so the profile's
 `slurm_partition` always exists on the test cluster (any account is accepted
 there: no accounting database).
@@ -34,7 +34,23 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 START = REPO / "scripts" / "slurm" / "start.sh"
 STOP = REPO / "scripts" / "slurm" / "stop.sh"
-SLURM_PROFILE = REPO / "profiles" / "slurm"
+USER_PROFILE = REPO / "profiles" / "slurm"
+TESTCLUSTER = Path(__file__).parent / "slurm" / "testcluster.yaml"
+
+
+def _layered_profile() -> Path:
+    """profiles/slurm with the test cluster's settings on top (nested keys merged), in a temp folder."""
+    import tempfile
+
+    base = yaml.safe_load((USER_PROFILE / "profile.yaml").read_text()) or {}
+    for key, value in (yaml.safe_load(TESTCLUSTER.read_text()) or {}).items():
+        base[key] = {**base.get(key, {}), **value} if isinstance(value, dict) else value
+    folder = Path(tempfile.mkdtemp(prefix="slurm-test-profile-"))
+    (folder / "profile.yaml").write_text(yaml.safe_dump(base, sort_keys=False))
+    return folder
+
+
+SLURM_PROFILE = _layered_profile()
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
 # exit status of start.sh meaning "SLURM cannot run on this machine" (not root, no apt)
