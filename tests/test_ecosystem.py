@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-JOB_FREE = {"snakemake", "snakemake-executor-plugin-slurm", "pytest"}  # not needed inside a job
+JOB_FREE = {"snakemake", "snakemake-executor-plugin-slurm", "pytest", "snakefmt"}  # not needed inside a job
 
 
 def _norm(name: str) -> str:
