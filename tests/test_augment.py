@@ -24,7 +24,7 @@ def constant_batch(b=10, size=16):
 
 
 def test_all_issue_augmentations_are_registered():
-    assert {"none", "crop", "standard", "randaugment", "mixup", "cutmix", "ricap", "cutout"} <= set(names())
+    assert {"none", "crop", "standard", "randaugment", "randaugment_tv", "mixup", "cutmix", "ricap", "cutout"} <= set(names())
     with pytest.raises(ValueError, match="valid: .*randaugment"):
         build_augmentation("randaugmnt", 32, N_CLASSES)
 
@@ -132,12 +132,24 @@ def test_cutout_masks_one_clipped_square_of_half_the_image():
     assert bool((hole.sum((1, 2)) == 256).any())  # unclipped squares occur
 
 
-def test_randaugment_changes_images_chunkwise_and_handles_one_channel():
+def test_randaugment_tv_changes_images_chunkwise_and_handles_one_channel():
     x, y = batch(b=32)
-    out = build_augmentation("randaugment", 32, N_CLASSES)(x, y, torch.Generator().manual_seed(0))
+    out = build_augmentation("randaugment_tv", 32, N_CLASSES)(x, y, torch.Generator().manual_seed(0))
     standard = augment.make_standard(32)(x, y, torch.Generator().manual_seed(0)).x
     changed = (out.x - standard).abs().amax((1, 2, 3)) > 1e-6
     assert bool(changed.any())
+    x1, y1 = batch(channels=1, size=8)
+    assert build_augmentation("randaugment_tv", 8, N_CLASSES)(x1, y1, torch.Generator().manual_seed(0)).x.shape == x1.shape
+
+
+def test_randaugment_changes_almost_every_image_and_keeps_8_bit_levels():
+    """Arazo's RandAugment at M=4: every one of its 16 ops changes a noise image (no Identity among them)."""
+    x, y = batch(b=64)
+    gen = torch.Generator().manual_seed(0)
+    out = augment.rand_augment(x, gen, 2, augment.RandAugmentTables(4, 32))
+    changed = (out - x).abs().amax((1, 2, 3)) > 1e-6
+    assert int(changed.sum()) >= 60  # two ops can undo each other (invert twice), rarely
+    assert torch.allclose(out * 255, (out * 255).round(), atol=1e-4)
     x1, y1 = batch(channels=1, size=8)
     assert build_augmentation("randaugment", 8, N_CLASSES)(x1, y1, torch.Generator().manual_seed(0)).x.shape == x1.shape
 

@@ -57,7 +57,7 @@ def dry_run_job_counts(configfile: Path) -> dict[str, int]:
 def test_paper_config_has_the_papers_grid():
     config = yaml.safe_load(PAPER.read_text())
     assert sorted(config["budgets"]) == [0.2, 0.3, 0.5, 1.0]
-    assert config["augmentations"] == ["standard", "randaugment", "mixup"]
+    assert config["augmentations"] == ["standard", "randaugment", "mixup", "ricap"]
     assert len(config["seeds"]) >= 3 and config["models"] == ["resnet18"]
     assert {d["source"] for d in config["datasets"].values()} == {"cifar10", "cifar100"}
     warmups = sorted(e["warmup_epochs"] for e in config["methods"].values() if e["method"] == "biased")
