@@ -223,3 +223,129 @@ def test_transfer_run_scores_from_the_other_models_warmup_in_the_dag(tmp_path):
     own = node("score", "run: biased/digits/cnn/")
     assert all("warmup: digits/cnn/" in p for p in parents[own])
     assert not any("biased_from_resnet18/digits/resnet18" in label for label in nodes.values())  # no self-transfer
+
+
+# --------------------------------------------------------------------------- sampling flatness (smoothing made visible)
+
+
+def test_sampling_table_states_smoothing_and_flatness_per_warmup():
+    p = np.array([[0.98, 0.5, 0.02, 0.7], [0.98, 0.5, 0.02, 0.7]])
+    w = warmup(p, [0, 0, 1, 1])
+    configured = [ia.Scoring.parse("biased:one_minus_p:0.25"), ia.Scoring.parse("biased_var:variance:1")]
+    t = ia.sampling_table([w], configured)
+    assert t["smoothing"].tolist() == [*ia.SMOOTHING_GRID, 0.25, 1.0]
+    assert t["label"].tolist() == [""] * len(ia.SMOOTHING_GRID) + ["biased", "biased_var"]
+    raw = t[(t["label"] == "") & (t["smoothing"] == 0.0)].iloc[0]
+    assert raw["max_min_ratio"] == pytest.approx(0.98 / 0.02)  # scores 1 - p = .02 .5 .98 .3
+    assert raw["ess_fraction"] == pytest.approx(1.8**2 / (4 * (0.02**2 + 0.5**2 + 0.98**2 + 0.3**2)))
+    assert raw["top10_share"] == pytest.approx(0.98 / 1.8) and raw["uniform_floor"] == 0.0
+    half = t[(t["label"] == "") & (t["smoothing"] == 0.5)].iloc[0]
+    assert half["max_min_ratio"] == pytest.approx((0.98 + 0.225) / (0.02 + 0.225))  # 0.5 * mean 0.45
+    assert half["uniform_floor"] == pytest.approx(1 / 3)
+    assert t["max_min_ratio"].iloc[:4].is_monotonic_decreasing  # more smoothing, flatter
+    var_row = t[t["label"] == "biased_var"].iloc[0]
+    assert var_row["metric"] == "variance" and var_row["max_min_ratio"] == pytest.approx(1.0)  # constant p: all 0
+
+
+def test_scoring_parse_names_the_expected_form():
+    assert ia.Scoring.parse("biased:el2n:0.5") == ia.Scoring("biased", "el2n", 0.5)
+    with pytest.raises(ValueError, match="LABEL:METRIC:SMOOTHING"):
+        ia.Scoring.parse("biased:0.5")
+    with pytest.raises(ValueError, match="valid: one_minus_p"):
+        ia.Scoring.parse("biased:entropy:0.5")
+
+
+# --------------------------------------------------------------------------- figures (rendered, then inspected)
+
+
+def _legend_right_of_axes(fig) -> bool:
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    right = max(ax.get_window_extent(renderer).x1 for ax in fig.axes if ax.get_visible() and ax.axison)
+    return all(leg.get_window_extent(renderer).x0 >= right - 1 for leg in fig.legends)
+
+
+def test_class_colours_are_a_qualitative_palette_with_distinct_colours():
+    import seaborn as sns
+
+    from sample_importance.figures.plots_importance import class_colours
+
+    assert class_colours(10) == sns.color_palette("tab10", 10)
+    assert class_colours(20) == sns.color_palette("tab20", 20)
+    for n in (3, 10, 20, 50):
+        assert len(set(map(tuple, class_colours(n)))) == n
+
+
+def test_correlation_figure_puts_within_class_beside_overall():
+    import matplotlib.pyplot as plt
+
+    from sample_importance.figures.plots_importance import importance_correlation_figure
+
+    rng = np.random.default_rng(4)
+    labels = np.repeat([0, 1, 2], 20)
+    ws = [warmup(np.clip(0.3 * labels + 0.1 * rng.random((2, 60)), 0, 1), labels, "cnn", s) for s in range(3)]
+    corr = ia.correlation_table(ws)
+    fig = importance_correlation_figure(corr)
+    heatmaps = [ax for ax in fig.axes if ax.get_title()]
+    assert len(heatmaps) == 2 and "overall" in heatmaps[0].get_title() and "within-class" in heatmaps[1].get_title()
+    shown = sorted(float(t.get_text()) for t in heatmaps[1].texts)
+    expected = sorted(round(v, 2) for v in corr["spearman_within_class"])
+    assert shown == pytest.approx(expected, abs=0.006)
+    assert min(float(t.get_text()) for t in heatmaps[0].texts) > 0.8 > max(shown[:6])  # class order vs within class
+    assert all(ax.get_xlabel() for ax in heatmaps)
+    plt.close(fig)
+
+
+def test_class_balance_over_time_legend_outside_with_class_names():
+    import matplotlib.pyplot as plt
+
+    from sample_importance.figures.plots_importance import class_balance_over_time_figure
+
+    rows = [{"dataset": "d", "model": "cnn", "augmentation": "none", "method": "biased", "method_name": "biased",
+             "budget": 1.0, "seed": s, "epoch": e, "class_index": c, "draws": [30, 10][c] if e < 2 else 20}
+            for s in (0, 1) for e in range(6) for c in (0, 1)]
+    balance = pd.DataFrame({"dataset": "d", "class_index": [0, 1], "class": ["cat", "dog"], "train_share": [0.75, 0.25]})
+    fig = class_balance_over_time_figure(pd.DataFrame(rows), balance, ["biased"])
+    (legend,) = fig.legends
+    assert [t.get_text() for t in legend.get_texts()] == ["cat", "dog"]
+    assert _legend_right_of_axes(fig)
+    assert "n=2 seeds" in fig.axes[0].get_title()
+    plt.close(fig)
+
+
+def test_score_agreement_error_bars_are_t_intervals_with_n():
+    import matplotlib.pyplot as plt
+
+    from sample_importance.analysis.stats import t_interval
+    from sample_importance.figures.plots_importance import score_agreement_figure
+
+    rng = np.random.default_rng(5)
+    ws = [warmup(rng.random((3, 30)), np.repeat([0, 1, 2], 10), "cnn", s) for s in range(3)]
+    agreement = ia.agreement_table(ws)
+    fig = score_agreement_figure(agreement)
+    ax = fig.axes[0]
+    assert "n=3" in ax.get_title()
+    iv = t_interval(agreement[agreement["score"] == "forgetting"]["spearman"])
+    segments = [seg for coll in ax.collections for seg in coll.get_segments()]
+    assert any(np.allclose(sorted(seg[:, 1]), [iv.low, iv.high]) for seg in segments)
+    assert _legend_right_of_axes(fig)
+    plt.close(fig)
+
+
+def test_distribution_figure_prints_the_configured_smoothing_and_its_flatness():
+    import matplotlib.pyplot as plt
+
+    from sample_importance.figures.plots_importance import importance_distribution_figure
+    from sample_importance.methods import importance
+
+    rng = np.random.default_rng(6)
+    w = warmup(rng.random((3, 40)) ** 0.3, np.repeat([0, 1], 20))
+    sampling = ia.sampling_table([w], [ia.Scoring("biased", "one_minus_p", 0.25)])
+    fig = importance_distribution_figure({"toy": w}, ia.rescoring_table([w]), sampling)
+    titles = [leg.get_title().get_text() for ax in fig.axes if (leg := ax.get_legend())]
+    text = "\n".join(titles)
+    f = importance.sampling_flatness(importance.sampling_probabilities(w.score(), 0.25))
+    assert f"biased: max/min {f['max_min_ratio']:.3g}, ESS {f['ess_fraction']:.2f} N" in text
+    assert "raw scores (smoothing 0)" in text and "t-interval" in text
+    assert all(ax.get_xlabel() and ax.get_ylabel() for ax in fig.axes if ax.axison)
+    plt.close(fig)

@@ -11,11 +11,16 @@ no training and no extra forward pass:
 - agreement: rank correlation of the paper's importance (mean 1 - p_true) with
   the other scores of importance.py and with the p-SGD statistic of Arazo et al.;
 - re-scoring: how the ranking changes if it is scored from the first e < E
-  warm-up epochs only (cumulative) or from epoch e alone.
+  warm-up epochs only (cumulative) or from epoch e alone;
+- sampling flatness: how far the sampling distribution (scores smoothed as
+  w + smoothing * mean(w), normalised) is from uniform, per smoothing: the
+  max/min probability ratio, the effective sample size and the share of
+  probability on the top 10 % (importance.sampling_flatness).
 
 Run as a pipeline step (the rule `importance_tables`):
 
-    python -m sample_importance.analysis.importance_analysis --out results/summary WARMUP/records.pt [...]
+    python -m sample_importance.analysis.importance_analysis --out results/summary \
+        [--scoring biased:one_minus_p:0.5 ...] WARMUP/records.pt [...]
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ log = logging.getLogger(__name__)
 
 REFERENCE_METRIC = "one_minus_p"  # the paper's importance (Quercia et al.)
 GROUP = ["dataset", "augmentation", "budget", "warmup_epochs"]  # warm-ups whose scores are comparable
+SMOOTHING_GRID = (0.0, 0.1, 0.5, 1.0)  # always tabulated, so any config's smoothing can be read against them
 
 
 # --------------------------------------------------------------------------- warm-ups
@@ -247,6 +253,45 @@ def rescoring_table(warmups: list[Warmup], metric: str = REFERENCE_METRIC, top: 
     return pd.DataFrame(rows)
 
 
+@dataclass(frozen=True)
+class Scoring:
+    """How a staged method turns scores into sampling probabilities: its config label, metric and smoothing."""
+
+    label: str
+    metric: str
+    smoothing: float
+
+    @classmethod
+    def parse(cls, text: str) -> "Scoring":
+        """'biased:one_minus_p:0.5' (the form the workflow passes with --scoring)."""
+        parts = text.split(":")
+        if len(parts) != 3:
+            raise ValueError(f"--scoring wants LABEL:METRIC:SMOOTHING, e.g. biased:one_minus_p:0.5; got {text!r}")
+        if parts[1] not in SCORES:
+            raise ValueError(f"--scoring {text!r}: unknown metric {parts[1]!r}; valid: {', '.join(SCORES)}")
+        return cls(parts[0], parts[1], float(parts[2]))
+
+
+def sampling_table(warmups: list[Warmup], scorings: list[Scoring] = ()) -> pd.DataFrame:
+    """Per warm-up, metric and smoothing: how flat the sampling distribution is.
+
+    Rows: the reference metric at every SMOOTHING_GRID value (label ''), plus
+    each configured scoring (label = the method's config label). smoothing 0 is
+    the raw scores' own distribution. uniform_floor is the share of all draws
+    the smoothing spreads uniformly, smoothing / (1 + smoothing).
+    """
+    wanted = [Scoring("", REFERENCE_METRIC, s) for s in SMOOTHING_GRID] + list(scorings)
+    rows = []
+    for w in warmups:
+        scores = {m: w.score(m) for m in dict.fromkeys(x.metric for x in wanted)}
+        for x in wanted:
+            p = importance.sampling_probabilities(scores[x.metric], x.smoothing)
+            floor = x.smoothing / (1 + x.smoothing) if scores[x.metric].mean() > 0 else 1.0
+            rows.append({**w.coords, "label": x.label, "metric": x.metric, "smoothing": x.smoothing,
+                         "n_train": len(p), "uniform_floor": floor, **importance.sampling_flatness(p)})
+    return pd.DataFrame(rows)
+
+
 def reference_warmups(warmups: list[Warmup]) -> dict[str, Warmup]:
     """Per dataset, the warm-up whose samples the figures show: first model and augmentation given,
     the full (largest) budget, the smallest seed."""
@@ -282,7 +327,7 @@ def draw_shares(draws: pd.DataFrame) -> pd.DataFrame:
 # --------------------------------------------------------------------------- pipeline step
 
 
-def importance_tables(warmups: list[Warmup], k: int = 4) -> dict[str, pd.DataFrame]:
+def importance_tables(warmups: list[Warmup], k: int = 4, scorings: list[Scoring] = ()) -> dict[str, pd.DataFrame]:
     corr = correlation_table(warmups)
     return {
         "importance_correlation": corr,
@@ -290,12 +335,14 @@ def importance_tables(warmups: list[Warmup], k: int = 4) -> dict[str, pd.DataFra
         "importance_agreement": agreement_table(warmups),
         "importance_rescoring": rescoring_table(warmups),
         "importance_easy_hard": easy_hard_table(warmups, k),
+        "importance_sampling": sampling_table(warmups, scorings),
     }
 
 
-def write_tables(record_paths: list[str], out_dir: str, k: int = 4) -> dict[str, pd.DataFrame]:
+def write_tables(record_paths: list[str], out_dir: str, k: int = 4,
+                 scorings: list[Scoring] = ()) -> dict[str, pd.DataFrame]:
     warmups = [load_warmup(p) for p in record_paths]
-    tables = importance_tables(warmups, k)
+    tables = importance_tables(warmups, k, scorings)
     assert set(tables) == set(IMPORTANCE_TABLES), "outputs.IMPORTANCE_TABLES and importance_tables disagree"
     for name, frame in tables.items():
         write_csv(Path(out_dir) / f"{name}.csv", frame)
@@ -308,10 +355,12 @@ def main(argv=None) -> None:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", required=True, help="folder of the importance_*.csv tables")
     p.add_argument("--k", type=int, default=4, help="easy and hard samples per class")
+    p.add_argument("--scoring", action="append", default=[], metavar="LABEL:METRIC:SMOOTHING",
+                   help="a staged method's metric and smoothing, tabulated in importance_sampling (repeat)")
     p.add_argument("records", nargs="+", help="warm-up records.pt files")
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    write_tables(a.records, a.out, a.k)
+    write_tables(a.records, a.out, a.k, [Scoring.parse(x) for x in a.scoring])
 
 
 if __name__ == "__main__":

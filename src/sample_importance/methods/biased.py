@@ -6,6 +6,22 @@ per sample from those records (`metric`, default mean of 1 - p_true), smoothed
 as w + smoothing * mean(w) and normalised. Continue: the same run, each epoch n
 draws with replacement by those probabilities.
 
+Smoothing, and where its default comes from. The form w + eps * mean(w) is
+Arazo et al.'s (EricArazo/ImportanceSampling, utils_train/utils_train.py,
+select_samples: "Smoothness constant", eps = 1 there); DESIGN.md adopts it for
+this method. The default eps = 0.5 is this project's choice, not a number
+taken from Quercia et al.: their paper text and their official code
+(jugit.fz-juelich.de/ias-8/sgd_biased; the GitHub repository
+AlessioQuercia/sgd_biased holds only a README pointing there) could not be
+read here. The choice matters: eps puts a share eps / (1 + eps) of all draws
+on a uniform floor (a third at 0.5) and caps the max/min probability ratio at
+(max(w)/mean(w) + eps) / eps; scores 0.02 and 0.98 (mean 0.5) become 49:1 at
+eps = 0 but 1.23:0.27 = 4.6:1 at 0.5. The importance tables
+(`importance_sampling.csv`) and the distribution figure print the flatness of
+the distribution per smoothing (max/min ratio, effective sample size, share on
+the top 10 %); set `methods: {biased: {method: biased, smoothing: 0.0}}` for
+the unsmoothed distribution (a sample scored 0 is then never drawn).
+
 `rescore_every` K > 0 re-scores every K epochs of the continuation from the
 records of the last `warmup_epochs` epochs (samples not drawn in that window
 keep their previous score), to test whether scoring once is enough.

@@ -44,11 +44,30 @@ def el2n(rec) -> np.ndarray:
 
 
 def variance(rec) -> np.ndarray:
-    """Variance of p_true over epochs (Chang et al. 2017, Active Bias): uncertain samples score high."""
+    """Active Bias's prediction-variance score (Chang et al., NeurIPS 2017): uncertain samples score high.
+
+    Their SGD-SPV / SGD-WPV weight is not the variance but a confidence-corrected
+    standard deviation of p_true over the sample's history H of seen epochs:
+
+        std_conf = sqrt(var + var**2 / (|H| - 1)),   var = population variance of p_true over H
+
+    (a small-sample correction: the shorter the history, the more a measured
+    spread is raised, so a few lucky epochs do not make a sample look certain).
+    Formula and ddof=0 as in the paper's public (unofficial; the authors released
+    none) implementation songhwanjun/ActiveBias, src/method/active_bias_sampler.py,
+    Sampler.compute_sample_weights. A sample
+    seen once has no spread to measure: 0 (the reference divides by zero there);
+    never seen: NaN, filled by `score` like every metric. Active Bias's additive
+    constant (its `smoothness`) is not part of the score: the smoothing of
+    `sampling_probabilities` plays that role.
+    """
     p = rec["p_true"]
+    seen = (~np.isnan(p)).sum(axis=0)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return np.nanvar(p, axis=0) if len(p) > 1 else np.zeros(p.shape[1])
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: NaN, filled by _fill_unseen
+        var = np.nanvar(p, axis=0)
+        corrected = np.sqrt(var + var**2 / np.maximum(seen - 1, 1))
+    return np.where(seen > 1, corrected, np.where(seen == 1, 0.0, np.nan))
 
 
 def forgetting(rec) -> np.ndarray:
@@ -86,11 +105,37 @@ def score(rec: dict[str, np.ndarray], metric: str = "one_minus_p") -> np.ndarray
 
 
 def sampling_probabilities(scores: np.ndarray, smoothing: float) -> np.ndarray:
-    """w + smoothing * mean(w), normalised: every sample keeps a chance of being drawn."""
+    """w + smoothing * mean(w), normalised: every sample keeps a chance of being drawn.
+
+    The smoothing decides how far the draws leave uniform: it puts a share
+    smoothing / (1 + smoothing) of all draws on a uniform floor (a third at 0.5),
+    and bounds the max/min probability ratio by (max(w)/mean(w) + smoothing) /
+    smoothing. `sampling_flatness` measures the result. All-zero scores: uniform.
+    """
     w = np.asarray(scores, dtype=np.float64)
     mean = w.mean()
     w = w + smoothing * mean if mean > 0 else np.ones_like(w)
     return w / w.sum()
+
+
+FLATNESS_COLUMNS = ("max_min_ratio", "ess_fraction", "top10_share")
+
+
+def sampling_flatness(probabilities: np.ndarray, top: float = 0.1) -> dict[str, float]:
+    """How far a sampling distribution is from uniform, in three numbers a reader can check.
+
+    max_min_ratio: most over least likely sample (1 = uniform; inf when a sample
+    can never be drawn). ess_fraction: Kish's effective sample size 1 / sum(p^2),
+    as a fraction of N (1 = uniform; 1/N = one sample gets every draw).
+    top10_share: probability on the `top` (10 %) most likely samples (0.1 = uniform).
+    """
+    p = np.asarray(probabilities, dtype=np.float64)
+    p = p / p.sum()
+    k = max(1, int(np.ceil(top * len(p))))
+    with np.errstate(divide="ignore"):
+        ratio = p.max() / p.min() if p.min() > 0 else np.inf
+    return {"max_min_ratio": float(ratio), "ess_fraction": float(1.0 / (len(p) * np.sum(p**2))),
+            "top10_share": float(np.sort(p)[-k:].sum())}
 
 
 def class_table(probabilities: np.ndarray, labels: np.ndarray, classes: list[str], scores: np.ndarray | None = None) -> pd.DataFrame:
