@@ -8,10 +8,15 @@ and statistics (p_true, margin, sumsq) the training step hands back. Everything
 else (model, augmentation, optimizer, schedule, budget, evaluation, logging) is
 the engine's.
 
+A method that scores candidates augments them once (`trainer.augment_indices`),
+scores those tensors (`trainer.forward_no_grad`, eval mode) and returns the
+chosen rows in `Batch.augmented`, so the step trains on exactly what was scored.
+
 Accounting: the budget counts optimizer steps. Forward passes a method makes
-only to choose examples (Batch.extra_forward) are charged at one third of a
-training example each (a backward pass costs about twice a forward), so such a
-method runs fewer optimizer steps within the same budget.
+only to choose examples (Batch.extra_forward) are charged `train.forward_cost`
+of a training example each (default 1/3: a backward pass costs about twice a
+forward), so such a method runs fewer optimizer steps within the same budget
+(`Trainer.step_charge`; `train.charge: forwarded` counts as Arazo et al.'s code).
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from typing import TYPE_CHECKING, ClassVar
 import numpy as np
 import torch
 
+from ..training.augment import Augmented
+
 if TYPE_CHECKING:  # pragma: no cover
     from ..training.engine import Trainer
 
@@ -31,6 +38,21 @@ class Batch:
     indices: torch.Tensor  # training-set indices to forward and back-propagate
     weights: torch.Tensor | None = None  # per-example loss weights (None: all 1)
     extra_forward: int = 0  # examples forwarded only to select this batch
+    # the rows already augmented (and scored) by the method, row for row with `indices`; the step trains on
+    # exactly these tensors instead of augmenting afresh (None: the step augments)
+    augmented: Augmented | None = None
+
+
+def take_rows(aug: Augmented, rows: torch.Tensor | slice) -> Augmented:
+    """Some rows of an augmented batch: positions (a position may repeat) or a slice."""
+    pick = (lambda t: t[rows]) if isinstance(rows, slice) else (lambda t: t.index_select(0, rows))  # noqa: E731
+    return Augmented(pick(aug.x), None if aug.soft_targets is None else pick(aug.soft_targets), pick(aug.y))
+
+
+def cat_rows(first: Augmented, second: Augmented) -> Augmented:
+    """Two augmented batches, one after the other (both with or both without soft targets)."""
+    soft = None if first.soft_targets is None else torch.cat([first.soft_targets, second.soft_targets])
+    return Augmented(torch.cat([first.x, second.x]), soft, torch.cat([first.y, second.y]))
 
 
 class Method:

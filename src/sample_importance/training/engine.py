@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .augment import build_augmentation
+from .augment import Augmented, build_augmentation
 from ..data.datasets import Dataset
 from ..methods import method_class
 from ..methods.base import Batch
@@ -37,6 +37,21 @@ log = logging.getLogger(__name__)
 
 class DivergenceError(RuntimeError):
     """The training loss became NaN or infinite."""
+
+
+FORWARD_COST = 1.0 / 3.0  # default train.forward_cost: a backward pass costs about two forward passes
+CHARGES = ("compute", "forwarded")  # train.charge: see Trainer.step_charge
+
+
+def example_losses(log_probs: torch.Tensor, aug: Augmented) -> torch.Tensor:
+    """Cross-entropy of each row against its label, or its soft targets under a mixing augmentation.
+
+    The loss every step trains on; methods that score candidates use it too, so
+    a candidate is ranked by the loss it would be trained with.
+    """
+    if aug.soft_targets is None:
+        return -log_probs.gather(1, aug.y[:, None]).squeeze(1)
+    return -(aug.soft_targets * log_probs).sum(1)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -93,6 +108,13 @@ class Trainer:
         precision = cfg.get("precision", "auto")
         use_bf16 = precision == "bf16" or (precision == "auto" and cuda)
         self.autocast = (lambda: torch.autocast(self.device.type, dtype=torch.bfloat16)) if use_bf16 else nullcontext
+        self.forward_cost = float(cfg.get("forward_cost", FORWARD_COST))
+        if not 0 < self.forward_cost <= 1:
+            raise ValueError(f"train.forward_cost must be in (0, 1] (a forward's share of forward + backward), "
+                             f"got {self.forward_cost}")
+        self.charge_mode = cfg.get("charge", "compute")
+        if self.charge_mode not in CHARGES:
+            raise ValueError(f"train.charge must be one of {', '.join(CHARGES)}, got {self.charge_mode!r}")
         self.base_lr = float(cfg["lr"])
         self.optimizer = SGD(
             self.model.parameters(), lr=self.base_lr, momentum=float(cfg["momentum"]),
@@ -125,40 +147,70 @@ class Trainer:
         # index_select, not x[indices]: the same gather, over 10x faster on a CPU for a batch of images
         return self.data.train.x.index_select(0, indices).float().div_(255)
 
-    @torch.no_grad()
-    def forward_no_grad(self, indices: torch.Tensor) -> torch.Tensor:
-        """Logits (float32) of un-augmented training images, for methods that score candidates.
+    def augment_indices(self, indices: torch.Tensor) -> Augmented:
+        """The training images of `indices`, augmented once with the run's generator, as a step would.
 
-        Train-mode forward (as the step itself) without updating BatchNorm statistics.
+        For methods that score candidates: they score these tensors and hand the
+        chosen rows back in `Batch.augmented`, so the step trains on exactly what
+        was scored. Mixing augmentations mix within `indices` (rows depend on it).
         """
-        saved = [(m, m.momentum) for m in self.model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-        for m, _ in saved:
-            m.momentum = 0.0
+        return self.augment(self.train_images(indices), self.labels.index_select(0, indices), self.generator)
+
+    @torch.no_grad()
+    def forward_no_grad(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Logits (float32) in eval mode, for methods that score candidates.
+
+        inputs: float images in [0, 1] ([B, C, H, W], e.g. `augment_indices(...).x`),
+        or training-set indices (their un-augmented images). Eval mode, as the
+        reference codes score (SelectiveBackprop's forwardproppers.py calls
+        net.eval(); importance-sampling's score_batch runs Keras's test phase):
+        BatchNorm uses its running statistics and leaves them unchanged, dropout
+        is off. The model's mode is restored afterwards.
+        """
+        x = self.train_images(inputs) if not inputs.is_floating_point() else inputs
+        was_training = self.model.training
+        self.model.eval()
         try:
             with self.autocast():
-                return self.forward(self.normalize(self.train_images(indices))).float()
+                return self.forward(self.normalize(x)).float()
         finally:
-            for m, momentum in saved:
-                m.momentum = momentum
+            self.model.train(was_training)
 
     # ------------------------------------------------------------------ training
     def lr_now(self) -> float:
         return self.base_lr * lr_multiplier(self.charged / self.total_steps, self.cfg.get("schedule", "linear"),
                                             float(self.cfg.get("lr_warmup_fraction", 0.0)))
 
+    def step_charge(self, batch: Batch) -> float:
+        """What one optimizer step on `batch` costs, in steps of uniform SGD (the budget's unit).
+
+        charge "compute" (default): the step's forward + backward is 1, each of the
+        Batch.extra_forward examples forwarded only to choose costs forward_cost
+        of a trained example: 1 + extra_forward * forward_cost / batch_size. This is
+        the cost model behind Katharopoulos & Fleuret's eq. 29 (forward_cost 1/3).
+        charge "forwarded": examples forwarded, each counted once, backward free, as
+        Arazo et al.'s code counts selective backprop (SelectiveBackprop/lib/trainer.py,
+        forwardlr: the schedule runs on global_num_analyzed, the candidates forwarded):
+        rows already scored (Batch.augmented) cost nothing more, other rows 1 each.
+        """
+        rows = len(batch.indices)
+        if self.charge_mode == "forwarded":
+            trained_unscored = 0 if batch.augmented is not None else rows
+            return (batch.extra_forward + trained_unscored) / self.batch_size
+        return 1.0 + batch.extra_forward * self.forward_cost / self.batch_size
+
     def train_step(self, batch: Batch) -> None:
         idx = batch.indices
         y = self.labels.index_select(0, idx)
-        aug = self.augment(self.train_images(idx), y, self.generator)
+        aug = batch.augmented  # rows the method already augmented and scored
+        if aug is None:
+            aug = self.augment(self.train_images(idx), y, self.generator)
         lr = self.lr_now()
         self.optimizer.lr = lr
         with self.autocast():
             logits = self.forward(self.normalize(aug.x))
         log_probs = F.log_softmax(logits.float(), dim=1)
-        if aug.soft_targets is None:
-            losses = -log_probs.gather(1, aug.y[:, None]).squeeze(1)
-        else:
-            losses = -(aug.soft_targets * log_probs).sum(1)
+        losses = example_losses(log_probs, aug)
         loss = (losses * batch.weights).mean() if batch.weights is not None else losses.mean()
         self.optimizer.zero_grad()
         loss.backward()
@@ -168,7 +220,7 @@ class Trainer:
         self.records.record(idx, stats)
         self.method.observe(idx, losses.detach(), stats)
         self.step += 1
-        self.charged += 1.0 + batch.extra_forward / (3.0 * self.batch_size)
+        self.charged += self.step_charge(batch)
         self.examples_forwarded += len(idx) + batch.extra_forward
         self.examples_backpropagated += len(idx)
         self._loss_sum += loss.detach()
