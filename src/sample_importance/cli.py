@@ -7,6 +7,10 @@
     python -m sample_importance warmup   --spec @warmup.json --data ... --out DIR/warmup
     python -m sample_importance score    --spec @run.json --records DIR/warmup/records.pt --out DIR/importance
     python -m sample_importance continue --spec @run.json --data ... --warmup ... --importance ... --out DIR
+    python -m sample_importance score-checkpoints --spec @run.json --data ... --out DIR/importance WARMUP [WARMUP ...]
+    python -m sample_importance train    --spec @run.json --data ... --importance DIR/importance --out DIR
+                                         # el2n_prune: fresh run on the kept subset (without --importance it
+                                         # runs its scoring trainings in the same process)
     python -m sample_importance aggregate --out results/summary RUN_DIR [RUN_DIR ...]
     python -m sample_importance plot --summary results/summary --out figures
 
@@ -77,7 +81,7 @@ def _threads(a, spec: dict) -> dict:
 def cmd_train(a) -> None:
     from .steps import train
 
-    train(_threads(a, _spec(a.spec)), a.data, a.out, progress=not a.no_progress)
+    train(_threads(a, _spec(a.spec)), a.data, a.out, progress=not a.no_progress, importance_dir=a.importance)
 
 
 def cmd_warmup(a) -> None:
@@ -90,6 +94,12 @@ def cmd_score(a) -> None:
     from .steps import score
 
     score(_spec(a.spec), a.records, a.out)
+
+
+def cmd_score_checkpoints(a) -> None:
+    from .steps import score_checkpoints
+
+    score_checkpoints(_spec(a.spec), a.data, a.warmups, a.out)
 
 
 def cmd_continue(a) -> None:
@@ -139,10 +149,19 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "continue":
             sp.add_argument("--warmup", required=True, help="warm-up folder (checkpoint.pt)")
             sp.add_argument("--importance", required=True, help="score folder (weights.npy)")
+        if name == "train":
+            sp.add_argument("--importance", default=None,
+                            help="static pruning (el2n_prune): score folder of score-checkpoints (weights.npy)")
     sp = add("score", cmd_score, "importance weights from warm-up records")
     sp.add_argument("--spec", required=True)
     sp.add_argument("--records", required=True)
     sp.add_argument("--out", required=True)
+    sp = add("score-checkpoints", cmd_score_checkpoints,
+             "static pruning (el2n_prune): mean score over warm-up checkpoints, kept subset")
+    sp.add_argument("--spec", required=True, help="the pruned run's spec as JSON or @file")
+    sp.add_argument("--data", required=True, help="cached dataset (.pt)")
+    sp.add_argument("--out", required=True, help="score folder")
+    sp.add_argument("warmups", nargs="+", help="warm-up folders (checkpoint.pt, run.json), one per score seed")
     sp = add("aggregate", cmd_aggregate, "tidy summary tables from run folders")
     sp.add_argument("--out", required=True)
     sp.add_argument("runs", nargs="+")
@@ -159,7 +178,7 @@ def main(argv=None) -> None:
     from .config import ConfigError
 
     expected = [ConfigError]
-    if args.command in ("prepare-data", "train", "warmup", "continue"):
+    if args.command in ("prepare-data", "train", "warmup", "continue", "score-checkpoints"):
         from .data.datasets import DataError
         from .training.engine import DivergenceError
 
@@ -168,7 +187,7 @@ def main(argv=None) -> None:
         args.func(args)
     except tuple(expected) as e:  # a known failure: its message says what and how to fix, no traceback needed
         sys.exit(f"error: {e}")
-    if args.command in ("prepare-data", "train", "warmup", "score", "continue"):
+    if args.command in ("prepare-data", "train", "warmup", "score", "continue", "score-checkpoints"):
         # Every output is written and closed (atomically) by now; skipping the interpreter's
         # teardown of torch saves about a second per job, which adds up over a grid.
         logging.shutdown()

@@ -5,7 +5,11 @@ setting that changes its numbers, so results of different configs never
 overwrite each other, and the same settings always land in the same folder.
 Warm-ups are shared by every staged method with the same dataset, model,
 augmentation, budget, seed and warm-up length: the warm-up is plain uniform SGD,
-whatever is scored from it afterwards.
+whatever is scored from it afterwards. A static-pruning method (class attribute
+`static`, e.g. el2n_prune) is scored from one warm-up per seed of its
+`score_seeds`, each at budget 1.0 (the full schedule, as Data Diet's scoring
+runs), so they are shared across budgets and with staged methods' budget-1.0
+warm-ups of the same length; its run then trains a fresh model.
 """
 
 from __future__ import annotations
@@ -32,8 +36,12 @@ class Grid:
     def staged_methods(self) -> list[str]:
         return sorted({s["method"] for s in self.runs.values() if s["staged"]})
 
+    def pruned_methods(self) -> list[str]:
+        """Static-pruning methods: score step over `score_warmup_ids`, then a fresh training on the kept subset."""
+        return sorted({s["method"] for s in self.runs.values() if "score_warmup_ids" in s})
+
     def online_methods(self) -> list[str]:
-        return sorted({s["method"] for s in self.runs.values() if not s["staged"]})
+        return sorted({s["method"] for s in self.runs.values() if not s["staged"] and "score_warmup_ids" not in s})
 
 
 def _fmt(value: float) -> str:
@@ -53,7 +61,8 @@ def expand(config: dict) -> Grid:
                 "budget": budget, "seed": seed, "train": config["train"]}
         for label, entry in config["methods"].items():
             params = {k: v for k, v in entry.items() if k != "method"}
-            staged = method_class(entry["method"]).staged
+            cls = method_class(entry["method"])
+            staged, static = cls.staged, getattr(cls, "static", False)
             variants = [(label, model)]
             if staged and transfer and transfer != model:
                 variants.append((f"{label}_from_{transfer}", transfer))
@@ -63,6 +72,8 @@ def expand(config: dict) -> Grid:
                     spec["warmup_id"] = _add_warmup(grid, base, model, params["warmup_epochs"])
                     spec["importance_from"] = score_model
                     spec["score_warmup_id"] = _add_warmup(grid, base, score_model, params["warmup_epochs"])
+                if static:
+                    spec["score_warmup_ids"] = _scoring_warmups(grid, base, model, params, config["train"]["epochs"], label)
                 run_id = f"{run_label}/{dataset}/{model}/{aug}/b{_fmt(budget)}-s{seed}-{run_hash(spec)}"
                 spec["run_id"] = run_id
                 grid.runs[run_id] = spec
@@ -76,3 +87,15 @@ def _add_warmup(grid: Grid, base: dict, model: str, epochs: int) -> str:
     spec["run_id"] = warmup_id
     grid.warmups[warmup_id] = spec
     return warmup_id
+
+
+def _scoring_warmups(grid: Grid, base: dict, model: str, params: dict, epochs: int, label: str) -> list[str]:
+    """One shared warm-up of `warmup_epochs` epochs per score seed, at the full schedule (budget 1.0)."""
+    from .config import ConfigError
+
+    if params["warmup_epochs"] > epochs:
+        raise ConfigError(f"config field `methods.{label}.warmup_epochs` = {params['warmup_epochs']}: the scoring "
+                          f"checkpoints sit at that epoch of a full schedule of only {epochs} epochs. "
+                          f"Fix: use warmup_epochs <= train.epochs ({epochs}).")
+    return [_add_warmup(grid, {**base, "budget": 1.0, "seed": int(s)}, model, params["warmup_epochs"])
+            for s in params["score_seeds"]]

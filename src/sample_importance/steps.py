@@ -1,4 +1,4 @@
-"""The pipeline's steps as functions: prepare data, train, warm-up, score, continue.
+"""The pipeline's steps as functions: prepare data, train, warm-up, score, continue, score checkpoints.
 
 Each reads its inputs from files and writes its outputs atomically; the command
 line (`python -m sample_importance <step>`) and the Snakemake rules are thin
@@ -103,14 +103,24 @@ def _write_run(out_dir: Path, spec: dict, trainer: Trainer, started: str, extra:
     (out_dir / RESUME_FILE).unlink(missing_ok=True)
 
 
-def train(spec: dict, data_path: str, out_dir: str, progress: bool = True) -> Trainer:
-    """One run from start to end of its budget (any method, staged ones included, in one process)."""
+def train(spec: dict, data_path: str, out_dir: str, progress: bool = True, importance_dir: str | None = None) -> Trainer:
+    """One run from start to end of its budget (any method, staged ones included, in one process).
+
+    `importance_dir`: a static-pruning method's score folder (score_checkpoints); its run starts
+    from a fresh model on the kept subset. Without it such a method scores in this process.
+    """
     out = Path(out_dir)
     started = now()
     trainer = Trainer(spec, data_mod.load(data_path), progress=progress)
+    extra = None
+    if importance_dir is not None:
+        folder = Path(importance_dir)
+        trainer.method.set_weights(np.load(folder / "weights.npy"), np.load(folder / "scores.npy"))
+        info = json.loads((folder / "score.json").read_text())
+        extra = {"importance_dir": str(importance_dir), "scoring": info["scoring"]}  # reported, not charged
     _try_resume(trainer, out, spec)
     trainer.run(on_epoch_end=_resume_callback(out, spec))
-    _write_run(out, spec, trainer, started)
+    _write_run(out, spec, trainer, started, extra)
     return trainer
 
 
@@ -156,6 +166,52 @@ def score(spec: dict, records_path: str, out_dir: str) -> np.ndarray:
     classes = list(saved.get("classes") or [str(c) for c in range(int(labels.max()) + 1)])
     write_csv(out / "classes.csv", class_table(weights, labels, classes, scores))
     write_json(out / "score.json", {"seconds": seconds, "records": str(records_path), "warmup_epochs": epochs,
+                                   "method_params": method.params, "config_hash": run_hash(spec),
+                                   "git": git_state(), "finished": now()})
+    return weights
+
+
+def score_checkpoints(spec: dict, data_path: str, warmup_dirs: list[str], out_dir: str) -> np.ndarray:
+    """A static-pruning run's subset: the mean of each scoring checkpoint's scores, then the method's selection.
+
+    Writes weights.npy (1/k on the kept), kept.npy (their indices), scores.npy (the mean),
+    checkpoint_scores.npy (one row per checkpoint), classes.csv and score.json with the
+    scoring compute: the warm-ups' steps and seconds plus one forward pass over the
+    training set per checkpoint (charged at 1/3 of a training example, as base.py).
+    """
+    out = Path(out_dir)
+    start = time.perf_counter()
+    cls = method_class(spec["method"])
+    method = cls(spec.get("method_params", {}), trainer=None)
+    epochs = int(method.params["warmup_epochs"])
+    data = data_mod.load(data_path)
+    rows, counters = [], []
+    for folder in warmup_dirs:
+        saved = torch.load(Path(folder) / "checkpoint.pt", map_location="cpu", weights_only=True)["state"]
+        seed = int(json.loads((Path(folder) / "run.json").read_text())["seed"])
+        scorer = Trainer(cls.scoring_spec(spec, seed), data, progress=False)
+        scorer.model.load_state_dict(saved["model"])
+        if saved["counters"]["epoch"] != epochs:
+            raise ValueError(f"{folder}: checkpoint at epoch {saved['counters']['epoch']}, the run scores at epoch {epochs}")
+        rows.append(cls.checkpoint_scores(scorer))
+        counters.append(saved["counters"])
+    weights = method.select(np.mean(rows, axis=0))
+    seconds = time.perf_counter() - start
+    n, batch = len(weights), int(spec["train"]["batch_size"])
+    steps = sum(int(c["step"]) for c in counters)
+    scoring = {"trainings": len(rows), "epochs": epochs, "steps": steps, "forward_examples": n * len(rows),
+               "charged_iterations": round(sum(float(c["charged"]) for c in counters) + n * len(rows) / (3.0 * batch), 6),
+               "seconds": sum(float(c["train_seconds"]) for c in counters) + seconds}
+    _save_npy(out / "weights.npy", weights)
+    _save_npy(out / "kept.npy", np.flatnonzero(weights > 0))
+    _save_npy(out / "scores.npy", method.scores)
+    _save_npy(out / "checkpoint_scores.npy", np.stack(rows))
+    from .methods.importance import class_table
+
+    labels = data.train.y.numpy()
+    write_csv(out / "classes.csv", class_table(weights, labels, list(data.classes), method.scores))
+    write_json(out / "score.json", {"seconds": seconds, "warmups": [str(w) for w in warmup_dirs], "warmup_epochs": epochs,
+                                   "kept": int((weights > 0).sum()), "n_train": n, "scoring": scoring,
                                    "method_params": method.params, "config_hash": run_hash(spec),
                                    "git": git_state(), "finished": now()})
     return weights

@@ -42,7 +42,7 @@ rule importance_plots:
         summary=lambda wc, input: str(Path(input.summary[0]).parent),
         figures=lambda wc, output: str(Path(output[0]).parent),
         data=lambda wc, input: " ".join(f"--data {shlex.quote(f'{d}={p}')}" for d, p in zip(config["datasets"], input.data)),
-        staged=" ".join(f"--staged {m}" for m in GRID.staged_methods()),
+        staged=" ".join(f"--staged {m}" for m in GRID.staged_methods() + GRID.pruned_methods()),
     conda:
         CONDA_ENV
     log:

@@ -1,4 +1,5 @@
-# Training: online methods in one rule (train); staged methods as warmup -> score -> continue.
+# Training: online methods in one rule (train); staged methods as warmup -> score -> continue;
+# static pruning (el2n_prune) as warmup per score seed -> score_checkpoints -> train_pruned (a fresh run).
 # Run folders: {RESULTS}/runs/<method>/<label>/<dataset>/<model>/<augmentation>/b<budget>-s<seed>-<hash>
 
 
@@ -104,3 +105,61 @@ rule continue:
     shell:
         "python -m sample_importance continue --spec {params.spec} --data {input.data} --warmup {params.warmup}"
         " --importance {params.importance} --out {params.out} --no-progress --threads {threads} 2> {log}"
+
+
+rule score_checkpoints:
+    input:
+        data=lambda wc: data_file(run_spec(wc)["dataset"]),
+        checkpoints=lambda wc: [f"{GRID.warmup_dir(w)}/checkpoint.pt" for w in run_spec(wc)["score_warmup_ids"]],
+    output:
+        weights=f"{RESULTS}/runs/{{method}}/{{run}}/importance/weights.npy",
+        kept=f"{RESULTS}/runs/{{method}}/{{run}}/importance/kept.npy",
+        scores=f"{RESULTS}/runs/{{method}}/{{run}}/importance/scores.npy",
+        classes=f"{RESULTS}/runs/{{method}}/{{run}}/importance/classes.csv",
+        info=f"{RESULTS}/runs/{{method}}/{{run}}/importance/score.json",
+    wildcard_constraints:
+        method=one_of(GRID.pruned_methods()),
+    params:
+        spec=lambda wc: quoted_json(run_spec(wc)),
+        out=folder_of("weights"),
+        warmups=lambda wc, input: " ".join(shlex.quote(str(Path(c).parent)) for c in input.checkpoints),
+    conda:
+        CONDA_ENV
+    log:
+        f"{RESULTS}/logs/score_checkpoints/{{method}}/{{run}}.log",
+    threads: RES["cpus_per_task"]
+    resources:
+        mem_mb=lambda wc, attempt: scaled(RES["mem_mb"], attempt),
+        runtime=lambda wc, attempt: scaled(10, attempt),
+        cpus_per_task=RES["cpus_per_task"],
+        **({"gpu": 1} if RES["gpu"] else {}),
+    shell:
+        "python -m sample_importance score-checkpoints --spec {params.spec} --data {input.data} --out {params.out}"
+        " {params.warmups} 2> {log}"
+
+
+rule train_pruned:
+    input:
+        data=lambda wc: data_file(run_spec(wc)["dataset"]),
+        weights=f"{RESULTS}/runs/{{method}}/{{run}}/importance/weights.npy",
+        info=f"{RESULTS}/runs/{{method}}/{{run}}/importance/score.json",
+    output:
+        **run_outputs("{method}"),
+    wildcard_constraints:
+        method=one_of(GRID.pruned_methods()),
+    params:
+        spec=lambda wc: quoted_json(run_spec(wc)),
+        out=folder_of("run"),
+        importance=lambda wc, input: str(Path(input.weights).parent),
+    conda:
+        CONDA_ENV
+    log:
+        f"{RESULTS}/logs/train_pruned/{{method}}/{{run}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/train_pruned/{{method}}/{{run}}.tsv"
+    threads: RES["cpus_per_task"]
+    resources:
+        **training_resources(lambda wc: run_spec(wc)),
+    shell:
+        "python -m sample_importance train --spec {params.spec} --data {input.data} --importance {params.importance}"
+        " --out {params.out} --no-progress --threads {threads} 2> {log}"

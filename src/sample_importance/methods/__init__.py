@@ -17,6 +17,7 @@ REGISTRY = {
     "loss_rank": "loss_rank:LossRank",
     "infobatch": "infobatch:InfoBatch",
     "el2n_prune": "el2n_prune:EL2NPrune",
+    "el2n_inrun": "el2n_inrun:EL2NInRun",
 }
 
 
