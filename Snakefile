@@ -30,5 +30,6 @@ rule all:
     input:
         FIGURE_FILES,
         SUMMARY_FILES,
+        CLAIMS_FILES,
         IMPORTANCE_FILES,
         FIGURES_README,

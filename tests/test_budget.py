@@ -1,5 +1,6 @@
 """Budgets: real tiny Trainer runs take round(b * full_iterations) steps with the schedule fitted to them;
-the budget table (mean ± std over seeds, methods x budgets) marks the best per column."""
+the budget table (mean with its t-interval over seeds, paired Holm-corrected comparison with uniform,
+methods x budgets) marks a best cell only when it is significantly better than uniform."""
 
 import math
 
@@ -126,27 +127,33 @@ def final_table() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def test_budget_table_marks_the_best_mean_per_column():
+def test_budget_table_intervals_and_best_only_when_significant():
     table = budget_table(final_table()).set_index(["method", "budget"])
     assert table.loc[("uniform", 0.3), "mean"] == pytest.approx(0.62)
-    assert table.loc[("uniform", 0.3), "std"] == pytest.approx(0.02)
-    assert table.loc[("biased", 0.3), "std"] == pytest.approx(0.0)
-    assert (table.loc[("uniform", 0.3), "seeds"], table.loc[("biased", 1.0), "seeds"]) == (3, 3)
-    best = table[table["best"]].index.tolist()
-    assert sorted(best) == [("biased", 0.3), ("uniform", 1.0)]
+    assert table.loc[("uniform", 0.3), "sd"] == pytest.approx(0.02)
+    half = 4.303 * 0.02 / math.sqrt(3)  # t(0.975, 2 df) from a table
+    assert table.loc[("uniform", 0.3), "high"] == pytest.approx(0.62 + half, abs=1e-4)
+    assert table.loc[("biased", 0.3), "sd"] == pytest.approx(0.0, abs=1e-12)
+    assert (table.loc[("uniform", 0.3), "n"], table.loc[("biased", 1.0), "n"]) == (3, 3)
+    # biased@0.3 beats uniform by 0.08 (t 6.93, 2 df, p 0.020); the other comparison, biased@1.0, is a constant
+    # -0.05 (p ~ 0, doubled by Holm): the larger p keeps factor 1, 0.020 < 0.05, so biased@0.3 is the only best cell
+    assert table.loc[("biased", 0.3), "p_holm"] == pytest.approx(0.020204, abs=1e-5)
+    assert table[table["best"]].index.tolist() == [("biased", 0.3)]
 
 
-def test_budget_table_markdown_bolds_the_best_cells():
+def test_budget_table_markdown_shows_intervals_differences_and_bolds_only_significant_cells():
     md = to_markdown(budget_table(final_table()))
     assert "## d · cnn · standard" in md
     assert "| method | budget 0.3 | budget 1 |" in md
-    assert "| uniform | 62.00 ± 2.00 | **82.00 ± 2.00** |" in md
-    assert "| biased | **70.00 ± 0.00** | 77.00 ± 2.00 |" in md
+    assert "| uniform | 62.00 [57.03, 66.97] | 82.00 [77.03, 86.97] |" in md
+    assert "| biased | **70.00 [70.00, 70.00]**; Δ +8.00 [+3.03, +12.97], p_Holm 0.020 | " in md
+    assert "77.00 [72.03, 81.97]; Δ -5.00" in md and "**77.00" not in md
 
 
-def test_budget_table_ties_are_all_best_and_blocks_are_separate():
+def test_budget_table_blocks_are_separate_families_of_one_table():
     final = final_table()
     other = final.assign(augmentation="mixup", final_test_accuracy=0.5)  # all methods tie in this block
     table = budget_table(pd.concat([final, other], ignore_index=True))
-    assert table[table["augmentation"] == "mixup"]["best"].all()
-    assert table[table["augmentation"] == "standard"]["best"].sum() == 2
+    assert not table[table["augmentation"] == "mixup"]["best"].any()  # a tie is not significantly better
+    assert table[table["augmentation"] == "standard"]["best"].sum() <= 1
+    assert list(dict.fromkeys(table["augmentation"])) == ["standard", "mixup"]

@@ -6,13 +6,22 @@ so the three never disagree. Free of torch so the Snakefile stays fast.
 
 from __future__ import annotations
 
-SUMMARY_TABLES = ("curves", "final", "speedup", "class_balance", "per_class", "draws", "methods", "budget_table")
+SUMMARY_TABLES = ("curves", "final", "speedup", "speedup_summary", "class_balance", "per_class", "draws", "methods",
+                  "budget_table")
 SUMMARY_EXTRAS = ("budget_table.md",)  # non-CSV renderings written beside the tables
 FIGURE_FORMATS = ("png", "pdf")
 
 
 def summary_files(results: str) -> list[str]:
     return [f"{results}/summary/{name}.csv" for name in SUMMARY_TABLES] + [f"{results}/summary/{name}" for name in SUMMARY_EXTRAS]
+
+
+# The claims report (analysis/claims.py, rule `claims`): one table, also rendered as Markdown.
+CLAIMS_FILES = ("claims.csv", "claims.md")
+
+
+def claims_files(results: str) -> list[str]:
+    return [f"{results}/summary/{name}" for name in CLAIMS_FILES]
 
 
 def figure_names(datasets) -> list[str]:
@@ -26,7 +35,7 @@ def figure_files(config: dict, figures: str) -> list[str]:
 
 # Importance analysis (importance_analysis.py, plots_importance.py): tables from the warm-up records, figures.
 IMPORTANCE_TABLES = ("importance_correlation", "importance_correlation_summary", "importance_agreement",
-                     "importance_rescoring", "importance_easy_hard")
+                     "importance_rescoring", "importance_easy_hard", "importance_sampling")
 
 
 def importance_files(results: str) -> list[str]:

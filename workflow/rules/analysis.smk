@@ -1,4 +1,10 @@
-# aggregate: tidy tables over all runs of this config; plots: the figures. Both run locally.
+# aggregate: tidy tables over all runs of this config; claims: the papers' claims tested on them;
+# plots: the figures. All run locally.
+
+from sample_importance.outputs import claims_files
+
+CLAIMS_FILES = claims_files(RESULTS)
+SPEEDUP_TARGET_FRACTION = config["analysis"]["speedup_target_fraction"]  # schema default 0.98
 
 
 rule aggregate:
@@ -11,13 +17,34 @@ rule aggregate:
     params:
         runs=lambda wc, input: " ".join(shlex.quote(str(Path(f).parent)) for f in input.runs),
         out=lambda wc, output: str(Path(output[0]).parent),
+        target=SPEEDUP_TARGET_FRACTION,
     conda:
         CONDA_ENV
     log:
         f"{RESULTS}/logs/aggregate.log",
     localrule: True
     shell:
-        "python -m sample_importance aggregate --out {params.out} {params.runs} 2> {log}"
+        "python -m sample_importance.analysis.aggregate --target-fraction {params.target} --out {params.out}"
+        " {params.runs} 2> {log}"
+
+
+rule claims:
+    input:
+        summary=SUMMARY_FILES,
+        # importance.smk is included after this file: an input function reads its table list when the DAG is built
+        importance=lambda wc: IMPORTANCE_TABLE_FILES,
+    output:
+        reported_claims(CLAIMS_FILES),
+    params:
+        summary=lambda wc, input: str(Path(input.summary[0]).parent),
+        out=lambda wc, output: str(Path(output[0]).parent),
+    conda:
+        CONDA_ENV
+    log:
+        f"{RESULTS}/logs/claims.log",
+    localrule: True
+    shell:
+        "python -m sample_importance.analysis.claims --summary {params.summary} --out {params.out} 2> {log}"
 
 
 rule plots:

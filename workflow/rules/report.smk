@@ -55,3 +55,8 @@ def reported_tables(files, caption="../report/tables.rst", category="6 Tables"):
     """Mark the CSV tables for the report (shown as sortable tables)."""
     return [report(f, caption=caption, category=category, labels={"table": Path(f).stem}) if f.endswith(".csv") else f
             for f in files]
+
+
+def reported_claims(files, caption="../report/claims.rst", category="0 Claims"):
+    """The claims table (CSV, shown sortable) and its Markdown rendering, first in the report."""
+    return [report(f, caption=caption, category=category, labels={"table": Path(f).name}) for f in files]

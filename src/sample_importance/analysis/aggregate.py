@@ -6,22 +6,38 @@ table carries the git commit and config hash of the runs it summarises.
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
-import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ..atomic import write_csv
-from .budget_table import budget_table, write_markdown as write_budget_markdown
 from ..outputs import SUMMARY_TABLES
+from . import speedup as speedup_mod
+from .budget_table import budget_table, comparison_table, write_markdown as write_budget_markdown
+from .speedup import STAGED_JOBS, add_costs, run_jobs, scoring_cost, startup_seconds
 
 log = logging.getLogger(__name__)
 
 KEYS = ["dataset", "model", "method", "method_name", "augmentation", "budget", "seed"]
 GROUP = ["dataset", "model", "augmentation"]
-REFERENCE_METHOD = "uniform"
+
+
+def _data_columns(spec: dict) -> dict:
+    """What the dataset is, from the run's own spec: its imbalance, and its source without the imbalance.
+
+    Two variants with the same `data_source` differ only by their imbalance, so
+    claims.py can pair a long-tailed set with its balanced original.
+    """
+    data = dict(spec.get("dataset_spec") or {})
+    imbalance = data.pop("imbalance", None) or {}
+    kind = imbalance.get("kind", "none")
+    ratio = float(imbalance.get("ratio", 1.0)) if kind != "none" else 1.0
+    return {"imbalance": kind if ratio > 1 else "none", "imbalance_ratio": ratio,
+            "data_source": json.dumps(data, sort_keys=True)}
 
 
 def _coordinates(info: dict) -> dict:
@@ -34,7 +50,7 @@ def _coordinates(info: dict) -> dict:
 
 
 def load_runs(run_dirs: list[str]) -> dict[str, pd.DataFrame]:
-    curves, finals, per_class, draws, balance = [], [], [], [], []
+    curves, finals, per_class, draws, balance, jobs, costs = [], [], [], [], [], [], []
     commits, dirty = set(), []
     for d in map(Path, run_dirs):
         info = json.loads((d / "run.json").read_text())
@@ -42,14 +58,19 @@ def load_runs(run_dirs: list[str]) -> dict[str, pd.DataFrame]:
         commits.add(info["git"]["commit"])
         if info["git"].get("dirty"):
             dirty.append(str(d))
-        m = pd.read_csv(d / "metrics.csv").assign(**coords)
+        m = pd.read_csv(d / "metrics.csv")
+        run_job_list, warm_end = run_jobs(info, m)
+        jobs.extend(run_job_list)
+        started = 1 if warm_end is None else np.where(m["iteration"] <= warm_end, 1, STAGED_JOBS)
+        m = m.assign(jobs_started=started, **coords)
         curves.append(m)
+        costs.append({**coords, **scoring_cost(info)})
         pc = pd.read_csv(d / "per_class.csv").assign(**coords)
         per_class.append(pc)
         dr = pd.read_csv(d / "class_draws.csv").assign(**coords)
         draws.append(dr)
         finals.append({
-            **coords,
+            **coords, **_data_columns(info["spec"]), "jobs": int(np.max(started)),
             "final_test_accuracy": m["test_accuracy"].iloc[-1],
             "best_test_accuracy": m["test_accuracy"].max(),
             "balanced_accuracy": pc["test_accuracy"].mean(),
@@ -76,83 +97,41 @@ def load_runs(run_dirs: list[str]) -> dict[str, pd.DataFrame]:
         "draws": pd.concat(draws, ignore_index=True),
         "class_balance": pd.concat(balance, ignore_index=True) if balance else pd.DataFrame(
             columns=[*KEYS, "class_index", "class", "n_train", "train_share", "balanced_share", "sampling_share"]),
+        "jobs": pd.DataFrame(jobs, columns=["job", "span", "train", "evaluations"]),
+        "scoring": pd.DataFrame(costs),
     }
 
 
-def _first_reaching(curve: pd.DataFrame, target: float, column: str) -> float:
-    hit = curve.loc[curve["test_accuracy"] >= target - 1e-12, column]
-    return float(hit.iloc[0]) if len(hit) else math.nan
-
-
-def speedup(curves: pd.DataFrame) -> pd.DataFrame:
-    """Speedup over uniform at its largest budget (DESIGN.md), from curves averaged over seeds.
-
-    target = the best of uniform's mean curve; speedup = iterations (or seconds)
-    uniform needs to reach it / those the method needs. Not reached: NaN and
-    reached = False, kept in the table.
-    """
-    mean = curves.groupby([*GROUP, "method", "method_name", "budget", "iteration"], as_index=False)[
-        ["test_accuracy", "wall_seconds"]].mean()
-    rows = []
-    for key, group in mean.groupby(GROUP):
-        ref_all = group[group["method_name"] == REFERENCE_METHOD]
-        if ref_all.empty:
-            log.warning("no %s runs for %s: no speedup", REFERENCE_METHOD, key)
-            continue
-        ref_label = sorted(ref_all["method"].unique())[0]
-        ref = ref_all[(ref_all["method"] == ref_label) & (ref_all["budget"] == ref_all["budget"].max())].sort_values("iteration")
-        target = ref["test_accuracy"].max()
-        ref_iter = _first_reaching(ref, target, "iteration")
-        ref_wall = _first_reaching(ref, target, "wall_seconds")
-        for (method, method_name, budget), c in group.groupby(["method", "method_name", "budget"]):
-            c = c.sort_values("iteration")
-            it = _first_reaching(c, target, "iteration")
-            wall = _first_reaching(c, target, "wall_seconds")
-            rows.append({
-                **dict(zip(GROUP, key)), "method": method, "method_name": method_name, "budget": budget,
-                "reference": f"{ref_label} (budget {ref['budget'].iloc[0]:g})", "target_accuracy": target,
-                "reached": not math.isnan(it), "iterations_to_target": it, "reference_iterations": ref_iter,
-                "speedup_iterations": ref_iter / it if it and not math.isnan(it) else math.nan,
-                "seconds_to_target": wall, "reference_seconds": ref_wall,
-                "speedup_seconds": ref_wall / wall if wall and not math.isnan(wall) else math.nan,
-                "best_mean_accuracy": c["test_accuracy"].max(),
-            })
-    return pd.DataFrame(rows)
-
-
 def methods_table(final: pd.DataFrame) -> pd.DataFrame:
-    """Final accuracy mean ± std per method, with the difference to uniform and a paired t-test over seeds."""
-    from scipy import stats
-
-    rows = []
-    for key, group in final.groupby([*GROUP, "budget"]):
-        ref = group[group["method_name"] == REFERENCE_METHOD]
-        ref_label = sorted(ref["method"].unique())[0] if len(ref) else None
-        ref_acc = ref[ref["method"] == ref_label].set_index("seed")["final_test_accuracy"] if ref_label else None
-        for method, g in group.groupby("method"):
-            acc = g.set_index("seed")["final_test_accuracy"]
-            row = {**dict(zip([*GROUP, "budget"], key)), "method": method, "method_name": g["method_name"].iloc[0],
-                   "seeds": len(acc), "mean": acc.mean(), "std": acc.std(ddof=1) if len(acc) > 1 else math.nan,
-                   "balanced_mean": g["balanced_accuracy"].mean(), "diff_to_uniform": math.nan, "p_value": math.nan}
-            if ref_acc is not None and method != ref_label:
-                common = acc.index.intersection(ref_acc.index)
-                diff = acc[common] - ref_acc[common]
-                row["diff_to_uniform"] = diff.mean() if len(common) else math.nan
-                if len(common) > 1 and diff.std() > 0:
-                    row["p_value"] = float(stats.ttest_rel(acc[common], ref_acc[common]).pvalue)
-            rows.append(row)
-    return pd.DataFrame(rows)
+    """Final accuracy per method and budget: t-interval over seeds, paired comparison with uniform, Holm (budget_table)."""
+    table = comparison_table(final)
+    if table.empty:
+        return table.assign(balanced_mean=pd.Series(dtype=float))
+    balanced = final.groupby([*GROUP, "budget", "method"], sort=False)["balanced_accuracy"].mean().rename("balanced_mean")
+    return table.join(balanced, on=[*GROUP, "budget", "method"])
 
 
-def aggregate(run_dirs: list[str], out_dir: str) -> dict[str, pd.DataFrame]:
+def speedup_tables(tables: dict[str, pd.DataFrame], fraction: float) -> None:
+    """speedup (per seed) and speedup_summary, the wall clock with the config's fitted job start-up."""
+    startup = startup_seconds(tables.pop("jobs"))
+    scoring = tables.pop("scoring")
+    curves = add_costs(tables["curves"].merge(scoring, on=[*KEYS, "config_hash", "commit"], how="left"), startup)
+    tables["speedup"] = speedup_mod.per_seed(curves, tables["final"], fraction, startup)
+    tables["speedup_summary"] = speedup_mod.summarise(tables["speedup"])
+    log.info("speedup target: %g x uniform's final accuracy; job start-up %.2f s (fitted from run.json times)",
+             fraction, startup)
+
+
+def aggregate(run_dirs: list[str], out_dir: str,
+              target_fraction: float = speedup_mod.DEFAULT_TARGET_FRACTION) -> dict[str, pd.DataFrame]:
     tables = load_runs(run_dirs)
-    tables["speedup"] = speedup(tables["curves"])
+    speedup_tables(tables, target_fraction)
     tables["methods"] = methods_table(tables["final"])
     tables["budget_table"] = budget_table(tables["final"])
     write_budget_markdown(Path(out_dir) / "budget_table.md", tables["budget_table"])
     commits = sorted(tables["final"]["commit"].unique())
-    tables["speedup"]["commits"] = ";".join(commits)
-    tables["methods"]["commits"] = ";".join(commits)
+    for name in ("speedup", "speedup_summary", "methods"):
+        tables[name]["commits"] = ";".join(commits)
     order = [*KEYS]
     for name in SUMMARY_TABLES:
         frame = tables[name]
@@ -163,3 +142,17 @@ def aggregate(run_dirs: list[str], out_dir: str) -> dict[str, pd.DataFrame]:
     return tables
 
 
+def main(argv=None) -> None:
+    """`python -m sample_importance.analysis.aggregate --out DIR [--target-fraction F] RUN_DIR ...` (rule aggregate)."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", required=True)
+    p.add_argument("--target-fraction", type=float, default=speedup_mod.DEFAULT_TARGET_FRACTION,
+                   help="speedup target = this x uniform's final accuracy at the full budget (analysis.speedup_target_fraction)")
+    p.add_argument("runs", nargs="+")
+    a = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    aggregate(a.runs, a.out, a.target_fraction)
+
+
+if __name__ == "__main__":
+    main()

@@ -65,8 +65,8 @@ def t_interval(values, confidence: float = CONFIDENCE) -> Interval:
     if n < 2:
         return Interval(mean, math.nan, math.nan, 1, math.nan)
     sd = float(a.std(ddof=1))
-    if sd == 0.0:
-        return Interval(mean, mean, mean, n, 0.0)
+    if np.allclose(a, a[0], rtol=1e-9, atol=1e-12):  # no spread (up to float noise)
+        return Interval(mean, mean, mean, n, sd)
     low, high = sps.t.interval(confidence, df=n - 1, loc=mean, scale=sd / math.sqrt(n))
     return Interval(mean, float(low), float(high), n, sd)
 
@@ -93,7 +93,7 @@ def paired(method, baseline, confidence: float = CONFIDENCE) -> PairedComparison
     diff = t_interval(d, confidence)
     if n < 2:
         t_p = math.nan
-    elif np.all(d == d[0]):
+    elif np.allclose(d, d[0], rtol=1e-9, atol=1e-12):
         t_p = 1.0 if d[0] == 0 else 0.0  # no spread: every seed moved by the same amount
     else:
         t_p = float(sps.ttest_rel(m[keep], b[keep]).pvalue)
