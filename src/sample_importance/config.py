@@ -1,18 +1,26 @@
-"""Checking a configuration before any job runs.
+"""Checking a configuration before any job runs: one path for the Snakefile and `check-config`.
 
-Three passes, in one place, called by the Snakefile at start-up and by
-`python -m sample_importance check-config`:
-1. unknown keys, with the closest valid key suggested (a typo must not silently
-   fall back to a default);
-2. the JSON schema via `snakemake.utils.validate`, which also fills defaults;
-3. what a schema cannot say: valid names, budgets, seeds, warm-up vs budget,
-   imbalance leaving a class empty, batch size vs training set, missing paths.
-Every error names the field, the value and the fix.
+`check_config(files, config)` is the only entry point: `python -m sample_importance
+check-config A.yaml [B.yaml ...]` calls it with the files, workflow/rules/common.smk
+with the files Snakemake read and the config it built from them (plus `--config`
+overrides). Both therefore accept and refuse the same configs with the same messages.
+
+1. files (`load_config`): missing, a folder, not text, not YAML, empty, not a mapping,
+   a key given twice (YAML keeps the last silently) or read as a boolean/number;
+2. keys: names only, none unknown (the closest valid key is suggested);
+3. numbers as the schema types them, all finite (NaN passes every JSON-schema bound);
+4. the JSON schema workflow/schemas/config.schema.yaml: types, enums, bounds, required
+   sections; its defaults are filled in afterwards;
+5. what a schema cannot say: method parameters, names across sections, budgets vs the
+   datasets' sizes, imbalances that change nothing, transfer labels, the data sources.
+Every error names the field (dotted path) or the file, the value and the fix.
 """
 
 from __future__ import annotations
 
 import difflib
+import functools
+import json
 import math
 import os
 import sys
@@ -20,37 +28,208 @@ from pathlib import Path
 
 import yaml
 
-from .data.imbalance import KINDS, class_counts, stratified_subset_counts
+from .data.imbalance import class_counts, stratified_subset_counts
 
 SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
-PRECISIONS = ("auto", "fp32", "bf16")
-# sections that define an experiment; one missing is filled from the schema's (paper-scale) defaults
-EXPERIMENT_SECTIONS = ("datasets", "models", "methods", "budgets", "seeds", "train")
+PRECISIONS = ("auto", "fp32", "bf16")  # training/engine.py's autocast choices; the schema's enum
 # training sizes per class of the sources whose size is known without reading them
 KNOWN_TRAIN_COUNTS = {"cifar10": [5000] * 10, "cifar100": [500] * 100}
 # scikit-learn's digits, all 1,797 images per class: a constant, so checking a config imports no sklearn (1 s)
 DIGITS_CLASS_COUNTS = [178, 182, 177, 183, 181, 182, 181, 179, 174, 180]
+# dataset keys that only act for some sources
+SOURCE_KEYS = {"test_fraction": ("digits",), "download": ("cifar10", "cifar100"),
+               "root": ("cifar10", "cifar100", "imagefolder")}
 
 
 class ConfigError(ValueError):
-    """A configuration mistake; the message names the field, the value and the fix."""
+    """A configuration mistake; the message names the field or file, the value and the fix."""
 
 
-def load_schema(path: str | os.PathLike = SCHEMA) -> dict:
-    return yaml.safe_load(Path(path).read_text())
+def _fail(field: str, value, problem: str, fix: str) -> None:
+    raise ConfigError(f"config field `{field}` = {value!r}: {problem}. Fix: {fix}")
+
+
+def _warn(message: str) -> None:
+    """A setting that is legal but probably not meant; printed, the run goes on."""
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def _field(parts) -> str:
+    """The dotted name of a place in the config: datasets.digits.imbalance.ratio, budgets[1]."""
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts).lstrip(".")
+
+
+# ----------------------------------------------------------------------------- the one entry point
+
+
+def check_config(files, config: dict | None = None, schema_path: str | os.PathLike = SCHEMA) -> dict:
+    """Check the config files, then `config` (default: the files merged in order); return it validated.
+
+    Snakemake reads the files itself (silently keeping the last of two equal keys), so
+    the Snakefile passes its `config` and the files are read here again only to catch
+    what reading loses.
+    """
+    merged: dict = {}
+    for path in files:
+        merge(merged, load_config(path))
+    return validate(merged if config is None else config, schema_path)
+
+
+def workflow_config_files(workflow) -> list[str]:
+    """The config files Snakemake merged into `config`, in order.
+
+    `--configfile` files replace the Snakefile's `configfile:` under
+    `replace-workflow-config` (profiles/default/profile.yaml); without it they update it.
+    """
+    settings = workflow.config_settings
+    given = [str(p) for p in settings.configfiles]
+    declared = [str(p) for p in workflow.configfiles[len(given):]]
+    if settings.overwrite_config and getattr(settings, "replace_workflow_config", False):
+        return given
+    return declared + given
+
+
+def merge(base: dict, update: dict) -> dict:
+    """`update` merged into `base` in place, nested mappings key by key: snakemake.utils.update_config's rule,
+    so `check-config config.yaml extra.yaml` sees what `--configfile config.yaml extra.yaml` sees."""
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            merge(base[key], value)
+        else:
+            base[key] = value
+    return base
+
+
+# ----------------------------------------------------------------------------- files
+
+
+class StrictLoader(yaml.SafeLoader):
+    """YAML's safe loader that refuses a key given twice (plain YAML keeps the last) and keys that are no names."""
+
+    path = "<string>"
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if not isinstance(key, str):
+                raise ConfigError(
+                    f"config file {self.path}, line {line}: the key {key_node.value} is read by YAML as "
+                    f"{_yaml_kind(key)}, not as a name. Fix: quote it: '{key_node.value}':")
+            if key in seen:
+                raise ConfigError(
+                    f"config file {self.path}, line {line}: the key `{key}` is given twice in one mapping (first on "
+                    f"line {seen[key]}); YAML would silently keep the last. Fix: keep one of them.")
+            seen[key] = line
+        return super().construct_mapping(node, deep)
+
+
+def _yaml_kind(value) -> str:
+    """What YAML made of an unquoted key, for a message: 'the boolean False (...)'."""
+    if isinstance(value, bool):
+        return f"the boolean {value} (unquoted yes, no, on, off, true and false all are booleans)"
+    if value is None:
+        return "null"
+    return f"the number {value}" if isinstance(value, (int, float)) else f"the {type(value).__name__} {value!r}"
 
 
 def load_config(path: str | os.PathLike) -> dict:
-    return yaml.safe_load(Path(path).read_text()) or {}
+    """One config file as a mapping, or a one-line ConfigError naming the file and the fix."""
+    p = Path(path)
+    start = "Fix: give the path of a YAML config file such as config.yaml"
+    if not p.exists():
+        raise ConfigError(f"config file {path} does not exist (relative paths start at {os.getcwd()}). {start}.")
+    if p.is_dir():
+        inside = sorted(str(f) for f in p.glob("*.yaml"))
+        raise ConfigError(f"config file {path} is a folder. {start}{', e.g. ' + inside[0] if inside else ''}.")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        text = "\0"
+    except OSError as e:
+        raise ConfigError(f"config file {path} cannot be read ({e.strerror}). {start} that you may read.") from None
+    if "\0" in text:
+        raise ConfigError(f"config file {path} is not text (not UTF-8 YAML). {start}.")
+    data = _parse(text, str(path))
+    if data is None:
+        raise ConfigError(f"config file {path} is empty (or only comments). Fix: write the experiment into it, "
+                          f"e.g. from config.yaml; it needs {', '.join(_required())}.")
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} holds a {type(data).__name__} at its top level, not a mapping of "
+                          f"sections. Fix: start from config.yaml, whose top level has {', '.join(_required())}.")
+    return data
+
+
+def _parse(text: str, path: str):
+    loader = StrictLoader(text)
+    loader.path = path
+    try:
+        return loader.get_single_data()
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ConfigError(f"config file {path}{where}: not valid YAML ({problem}). Fix: correct the YAML there "
+                          "(indent with spaces, not tabs; quote a value that holds ': ' or starts with { or [).") from None
+    finally:
+        loader.dispose()
+
+
+def load_schema(path: str | os.PathLike = SCHEMA) -> dict:
+    """The schema as a dict (read once per process and path; callers must not change it)."""
+    return _read_schema(str(path))
+
+
+@functools.lru_cache(maxsize=4)
+def _read_schema(path: str) -> dict:
+    return yaml.safe_load(Path(path).read_text())
+
+
+def _required(path: str | os.PathLike = SCHEMA) -> list[str]:
+    return load_schema(path).get("required", [])
+
+
+# ----------------------------------------------------------------------------- keys, numbers, schema
+
+
+def validate(config: dict, schema_path: str | os.PathLike = SCHEMA) -> dict:
+    """Check `config` in place (filling defaults) and return it; raise ConfigError on any mistake."""
+    if not isinstance(config, dict):
+        what = "empty" if config is None else f"a {type(config).__name__}, not a mapping of sections"
+        raise ConfigError(f"config is {what}. Fix: start from config.yaml, whose top level has "
+                          f"{', '.join(_required(schema_path))}.")
+    schema = load_schema(schema_path)
+    check_key_types(config)
+    check_unknown_keys(config, schema)
+    _coerce_numbers(config, schema)
+    check_finite(config)
+    check_schema(config, schema)
+    _fill_nested_defaults(config, schema)
+    _coerce_numbers(config, schema)  # again: the schema's defaults are written as YAML reads them (ratio: 1)
+    check_semantics(config)
+    return config
+
+
+def check_key_types(obj, where: tuple = ()) -> None:
+    """Every key a name: YAML reads `no:` as False and `1:` as 1, which no pattern of the schema looks at."""
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            if not isinstance(key, str):
+                raise ConfigError(
+                    f"config key {key!r} under `{_field(where) or '(top level)'}` is {_yaml_kind(key)}, not a name. "
+                    "Fix: quote the key in the YAML file, e.g. 'no': or '1': instead of no: or 1:")
+            check_key_types(value, (*where, key))
+    elif isinstance(obj, list):
+        for i, value in enumerate(obj):
+            check_key_types(value, (*where, i))
 
 
 def _suggest(key: str, valid) -> str:
     close = difflib.get_close_matches(key, list(valid), n=1, cutoff=0.5)
     return f"Did you mean {close[0]!r}? " if close else ""
-
-
-def _fail(field: str, value, problem: str, fix: str) -> None:
-    raise ConfigError(f"config field `{field}` = {value!r}: {problem}. Fix: {fix}")
 
 
 def check_unknown_keys(config, schema: dict, where: str = "") -> None:
@@ -72,47 +251,94 @@ def check_unknown_keys(config, schema: dict, where: str = "") -> None:
             )
 
 
-def validate(config: dict, schema_path: str | os.PathLike = SCHEMA) -> dict:
-    """Check `config` in place (filling defaults) and return it; raise ConfigError on any mistake."""
-    if not isinstance(config, dict):
-        what = "empty" if config is None else f"a {type(config).__name__}, not a mapping of sections"
-        raise ConfigError(f"config is {what}. Fix: start from config.yaml, "
-                          "whose top level has keys such as datasets, models, methods, budgets, seeds and train.")
-    schema = load_schema(schema_path)
-    check_unknown_keys(config, schema)
-    missing = [key for key in EXPERIMENT_SECTIONS if key not in config]
-    if missing:  # a partial --configfile alone (without config.yaml) silently became a paper-scale grid
-        print(f"warning: the config has no {', '.join(missing)}: the schema's defaults, the papers' settings "
-              f"(e.g. train.epochs {schema['properties']['train']['properties']['epochs']['default']}), are used. "
-              "Give them, or add config.yaml first: --configfile config.yaml yours.yaml", file=sys.stderr)
-    _coerce_numbers(config, schema)
-    from snakemake.exceptions import WorkflowError
-    from snakemake.utils import validate as snakemake_validate
-
-    try:
-        snakemake_validate(config, str(schema_path), set_default=True)
-    except WorkflowError as e:
-        raise ConfigError(_schema_message(e)) from e
-    _fill_nested_defaults(config, schema)
-    _coerce_numbers(config, schema)  # again: the schema's defaults are written as YAML reads them (ratio: 1)
-    check_semantics(config)
-    return config
+def check_finite(obj, where: tuple = ()) -> None:
+    """No NaN or infinity anywhere: every comparison with NaN is false, so `minimum: 0` lets `.nan` through."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        _fail(_field(where), obj, "not a finite number (YAML reads .nan and .inf as numbers, and no bound "
+              "check can catch a NaN)", "write a finite number")
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            check_finite(value, (*where, key))
+    elif isinstance(obj, list):
+        for i, value in enumerate(obj):
+            check_finite(value, (*where, i))
 
 
-def _schema_message(error: Exception) -> str:
-    """One line naming the field, the value and the rule it breaks, from snakemake's wrapped jsonschema error."""
-    cause = error.__cause__ or error.__context__
-    if not hasattr(cause, "absolute_path"):
-        return f"config does not match workflow/schemas/config.schema.yaml: {error}"
-    field = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in cause.absolute_path).lstrip(".") or "(top level)"
-    rule = cause.schema if isinstance(cause.schema, dict) else {}
-    limits = ", ".join(f"{k} {rule[k]!r}" for k in ("type", "minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum",
-                                                     "minItems", "minProperties", "pattern", "required") if k in rule)
-    value = repr(cause.instance)
+def check_schema(config: dict, schema: dict) -> None:
+    """The JSON schema; the most relevant error (jsonschema's best_match order) as one line."""
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import relevance
+
+    errors = list(Draft202012Validator(schema).iter_errors(config))
+    if errors:
+        raise ConfigError(_schema_message(max(errors, key=relevance), schema))
+
+
+BOUNDS = {"minimum": ">=", "exclusiveMinimum": ">", "maximum": "<=", "exclusiveMaximum": "<"}
+
+
+def _schema_message(error, schema: dict) -> str:
+    """One line naming the field, the value, the rule it breaks and the fix, from a jsonschema error."""
+    field = _field(error.absolute_path)
+    rule = error.schema if isinstance(error.schema, dict) else {}
+    about = rule.get("description") or _description(schema, error.absolute_path)
+    about = about.strip().rstrip(".") if about else ""
+    value = repr(error.instance)
     value = value if len(value) <= 120 else value[:117] + "..."
-    about = f" ({rule['description'].strip().rstrip('.')})" if rule.get("description") else ""
-    return (f"config field `{field}` = {value}: {cause.message}. Fix: give a value with {limits or 'the schema rule'}{about}; "
-            "see workflow/schemas/config.schema.yaml")
+    head = f"config field `{field}` = {value}"
+    kind = error.validator
+    if "propertyNames" in error.schema_path:
+        return f"config field `{field}` has the name {error.instance!r}, which is not allowed. Fix: {about}"
+    if kind == "required":
+        return _missing_message(field, error, rule)
+    if kind == "enum":
+        return f"{head}: not a valid value. Fix: use one of {', '.join(map(str, error.validator_value))}"
+    if kind == "anyOf":
+        options = [", ".join(map(str, s["enum"])) if "enum" in s else s.get("description", str(s)) for s in rule["anyOf"]]
+        return f"{head}: not a valid value. Fix: use one of {', or '.join(options)}"
+    if kind == "uniqueItems":
+        return f"{head}: lists a value twice, so two of its runs would be the same run. Fix: list each value once"
+    if kind == "pattern":
+        return f"{head}: does not match {error.validator_value!r}. Fix: {about}"
+    if kind in BOUNDS:
+        return f"{head}: {error.message}. Fix: give a value {BOUNDS[kind]} {error.validator_value!r} ({about})"
+    if kind in ("minItems", "minProperties"):
+        return f"{head}: is empty. Fix: give at least one ({about})"
+    if kind == "type":
+        return f"{head}: {error.message}. Fix: write a {error.validator_value} ({about})"
+    return f"{head}: {error.message}. Fix: see workflow/schemas/config.schema.yaml ({about})"
+
+
+def _missing_message(field: str, error, rule: dict) -> str:
+    missing = [k for k in error.validator_value if k not in error.instance]
+    props = rule.get("properties", {})
+    examples = "; ".join(f"{k}: {_flow(props[k]['examples'][0])}" for k in missing if props.get(k, {}).get("examples"))
+    names = ", ".join(f"`{k}`" for k in missing)
+    if field:
+        return f"config field `{field}` has no {names}. Fix: add {'it' if len(missing) == 1 else 'them'}, e.g. {examples}"
+    return (f"config has no {names}, so the experiment is undefined (a --configfile replaces config.yaml; it does "
+            f"not add to it). Fix: add {'it' if len(missing) == 1 else 'them'}, e.g. {examples}; or give config.yaml "
+            "first: --configfile config.yaml yours.yaml")
+
+
+def _flow(value) -> str:
+    return yaml.safe_dump(value, default_flow_style=True, sort_keys=False).strip().removesuffix("...").strip()
+
+
+def _description(schema: dict, path) -> str | None:
+    """The description of the deepest schema node along `path` that has one."""
+    found, node = schema.get("description"), schema
+    for part in path:
+        if isinstance(part, int):
+            node = node.get("items", {})
+        elif part in node.get("properties", {}):
+            node = node["properties"][part]
+        elif isinstance(node.get("additionalProperties"), dict):
+            node = node["additionalProperties"]
+        else:
+            break
+        found = node.get("description", found)
+    return found
 
 
 def _as_number(value, kind: str):
@@ -157,7 +383,7 @@ def _coerce_numbers(obj, sch: dict):
 
 
 def _fill_nested_defaults(config: dict, schema: dict) -> None:
-    """Defaults inside per-name mappings (datasets.<name>.imbalance...), which the schema validator leaves out."""
+    """The schema's defaults, inside per-name mappings too (datasets.<name>.imbalance...)."""
 
     def fill(obj, sch):
         if not isinstance(obj, dict) or sch.get("type") != "object":
@@ -180,13 +406,35 @@ def _copy(value):
     return yaml.safe_load(yaml.safe_dump(value))
 
 
+def _default(*path: str):
+    """The schema's default of datasets.<any>.<path...>."""
+    node = load_schema()["properties"]["datasets"]["additionalProperties"]
+    for key in path:
+        node = node["properties"][key]
+    return node["default"]
+
+
+# ----------------------------------------------------------------------------- what a schema cannot say
+
+
+def check_semantics(config: dict) -> None:
+    staged = _check_methods(config)
+    _check_transfer(config, staged)
+    _warn_same_experiments(config)
+    for name, spec in config["datasets"].items():
+        counts = _check_dataset(name, spec, config)
+        if counts is not None:
+            _check_budget_steps(name, counts, config)
+
+
 def resolve_method_params(label: str, entry: dict) -> dict:
-    """The method's defaults overlaid with the config's values; unknown or invalid ones are errors."""
-    from .methods import method_class, names
+    """The method's defaults overlaid with the config's values; unknown or invalid ones are errors.
+
+    The method's name is the schema's enum (checked before); its parameters live in its class.
+    """
+    from .methods import method_class
 
     name = entry["method"]
-    if name not in names():
-        _fail(f"methods.{label}.method", name, "unknown method", f"use one of {', '.join(names())}")
     cls = method_class(name)
     params = {k: v for k, v in entry.items() if k != "method"}
     for key, value in params.items():
@@ -199,6 +447,7 @@ def resolve_method_params(label: str, entry: dict) -> dict:
         default = cls.defaults[key]
         if isinstance(default, (int, float)) and not isinstance(default, bool):
             value = params[key] = _as_number(value, "number" if isinstance(default, float) else "integer")
+            check_finite(value, ("methods", label, key))
         if isinstance(default, (int, float)) and not isinstance(default, bool) and not isinstance(value, (int, float)):
             _fail(f"methods.{label}.{key}", value, f"must be a number like the default {default!r}", "write a number")
     for key, valid in getattr(cls, "choices", {}).items():
@@ -212,8 +461,128 @@ def resolve_method_params(label: str, entry: dict) -> dict:
     return resolved
 
 
-def estimated_train_counts(name: str, spec: dict) -> list[int] | None:
-    """Training samples per class after subset and imbalance, when knowable without reading images."""
+def _check_methods(config: dict) -> list[str]:
+    """Parameters resolved in place, a uniform baseline, warm-ups inside the smallest budget; the staged labels."""
+    from .methods import method_class
+
+    if not any(entry.get("method") == "uniform" for entry in config["methods"].values()):
+        _fail("methods", sorted(config["methods"]), "no method is `uniform`, the baseline that speed-ups and "
+              "differences are measured against", "add `uniform: {method: uniform}` to methods")
+    smallest, epochs = min(config["budgets"]), config["train"]["epochs"]
+    staged = []
+    for label, entry in config["methods"].items():
+        entry.update(resolve_method_params(label, entry))
+        if method_class(entry["method"]).staged:
+            staged.append(label)
+            if entry["warmup_epochs"] >= smallest * epochs:
+                _fail(f"methods.{label}.warmup_epochs", entry["warmup_epochs"],
+                      f"the smallest budget {smallest:g} gives only {smallest * epochs:g} epochs, so nothing is left "
+                      "after warm-up", f"use fewer than {smallest * epochs:g} warm-up epochs or a larger budget")
+    return staged
+
+
+def _check_transfer(config: dict, staged: list[str]) -> None:
+    """importance_from must make transfer runs, whose labels `<label>_from_<model>` (grid.expand) are new."""
+    source, models = config["importance_from"], config["models"]
+    if not source:
+        return
+    if source not in models:
+        _fail("importance_from", source, "this model is not in `models`, so it has no warm-up to take scores from",
+              f"use one of {', '.join(models)} or leave it empty")
+    if models == [source]:
+        _fail("importance_from", source, "it is the only model in `models`, so no run takes its scores from "
+              "another model and no transfer run is made", "add a second model to `models` (e.g. models: "
+              f"[{', '.join(dict.fromkeys([*models, 'cnn', 'resnet18']))}]) or leave importance_from empty")
+    if not staged:
+        _fail("importance_from", source, "there is no staged method (biased, el2n_prune) to transfer scores to",
+              "add a biased method or leave importance_from empty")
+    for label in staged:
+        made = f"{label}_from_{source}"
+        if made in config["methods"]:
+            _fail(f"methods.{made}", config["methods"][made].get("method"),
+                  f"this label is also the label of the transfer runs of `{label}` scored by {source} "
+                  f"(`<label>_from_<model>`), so two experiments would share one name",
+                  f"rename the method, e.g. `{made.replace('_from_', '_with_')}`")
+
+
+def _warn_same_experiments(config: dict) -> None:
+    """Two labels for one experiment give twice the runs and the same numbers: legal (a determinism
+    check), so only a warning."""
+    for section in ("methods", "datasets"):
+        seen: dict = {}
+        for name, entry in config[section].items():
+            key = json.dumps(entry, sort_keys=True)
+            if key in seen:
+                _warn(f"config `{section}.{name}` and `{section}.{seen[key]}` are the same settings, so their runs "
+                      f"repeat one experiment; drop one unless that is what you want.")
+            seen.setdefault(key, name)
+
+
+def _check_dataset(name: str, spec: dict, config: dict) -> list[int] | None:
+    """The dataset's settings and source; its training samples per class when knowable, else None."""
+    field = f"datasets.{name}"
+    _check_unused_settings(field, spec)
+    before = _subset_counts(name, spec, _check_source(field, spec, config["models"]))
+    imb = spec["imbalance"]
+    counts = None if before is None else class_counts(before, imb["kind"], imb["ratio"], imb["step_fraction"])
+    if counts is not None:
+        _check_imbalance_effect(field, imb, before, counts)
+        if config["train"]["batch_size"] > sum(counts):
+            _fail("train.batch_size", config["train"]["batch_size"], f"larger than the {sum(counts)} training images "
+                  f"of dataset {name!r}", f"use a batch size of at most {sum(counts)}")
+    return counts
+
+
+def _check_unused_settings(field: str, spec: dict) -> None:
+    """A setting that acts only for another source or imbalance kind, changed from its default, does nothing."""
+    for key, sources in SOURCE_KEYS.items():
+        if spec["source"] not in sources and spec[key] != _default(key):
+            _fail(f"{field}.{key}", spec[key], f"has no effect with source {spec['source']} (only with "
+                  f"{', '.join(sources)})", f"drop it, or use source {sources[0]}")
+    imb = spec["imbalance"]
+    if imb["kind"] == "none" and imb["ratio"] != 1:
+        _fail(f"{field}.imbalance.ratio", imb["ratio"], "has no effect with imbalance kind none",
+              "set imbalance.kind to long_tailed or step, or drop the ratio")
+    if imb["kind"] != "none" and imb["ratio"] == 1:
+        _fail(f"{field}.imbalance.ratio", imb["ratio"], f"imbalance kind {imb['kind']} with ratio 1 changes no class",
+              "give a ratio above 1 (e.g. 10), or set kind none")
+    if imb["kind"] != "step" and imb["step_fraction"] != _default("imbalance", "step_fraction"):
+        _fail(f"{field}.imbalance.step_fraction", imb["step_fraction"], f"has no effect with imbalance kind {imb['kind']}",
+              "set imbalance.kind to step, or drop step_fraction")
+
+
+def _check_source(field: str, spec: dict, models) -> list[int] | None:
+    """The source's files, before any job: per-class training counts of an ImageFolder (data/inspect.py)."""
+    source, root = spec["source"], spec["root"]
+    if source == "imagefolder":
+        from .data.inspect import DataError, check_source
+
+        try:
+            return check_source(root, models).train_counts()
+        except DataError as e:
+            raise ConfigError(f"config field `{field}.root` = {root!r}: {e}") from None
+    if source in ("cifar10", "cifar100") and not spec["download"]:
+        folder = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}[source]
+        if not os.path.isdir(os.path.join(root, folder)):
+            _fail(f"{field}.root", root, f"{folder} is not in this folder and download is false",
+                  f"set {field}.download: true (needs network) or point root to the folder holding {folder}")
+    return None
+
+
+def estimated_train_counts(name: str, spec: dict, source_counts: list[int] | None = None) -> list[int] | None:
+    """Training samples per class after subset and imbalance, when knowable without reading images.
+
+    `source_counts`: an ImageFolder's training images per class (data.inspect.check_source).
+    """
+    counts = _subset_counts(name, spec, source_counts)
+    if counts is None:
+        return None
+    imb = spec.get("imbalance", {})
+    return class_counts(counts, imb.get("kind", "none"), float(imb.get("ratio", 1)), float(imb.get("step_fraction", 0.5)))
+
+
+def _subset_counts(name: str, spec: dict, source_counts: list[int] | None) -> list[int] | None:
+    """Training samples per class after the stratified subset, before any imbalance."""
     source = spec["source"]
     if source == "digits":
         total = sum(DIGITS_CLASS_COUNTS)
@@ -221,9 +590,8 @@ def estimated_train_counts(name: str, spec: dict) -> list[int] | None:
         counts = stratified_subset_counts(DIGITS_CLASS_COUNTS, total - test)
     elif source in KNOWN_TRAIN_COUNTS:
         counts = KNOWN_TRAIN_COUNTS[source]
-    elif source == "imagefolder" and os.path.isdir(os.path.join(spec["root"], "train")):
-        base = Path(spec["root"]) / "train"
-        counts = [sum(1 for f in d.iterdir() if f.is_file()) for d in sorted(base.iterdir()) if d.is_dir()]
+    elif source_counts is not None:
+        counts = list(source_counts)
     else:
         return None
     if spec.get("train_subset"):
@@ -231,114 +599,47 @@ def estimated_train_counts(name: str, spec: dict) -> list[int] | None:
             _fail(f"datasets.{name}.train_subset", spec["train_subset"],
                   f"larger than the {sum(counts)} training images of this source", f"use at most {sum(counts)}, or 0 for all")
         counts = stratified_subset_counts(counts, spec["train_subset"])
-    imb = spec.get("imbalance", {})
-    return class_counts(counts, imb.get("kind", "none"), float(imb.get("ratio", 1)), float(imb.get("step_fraction", 0.5)))
+    return counts
 
 
-def _check_imagefolder_root(field: str, root: str) -> None:
-    """A folder must hold train/ and test/; a file must be a tar archive (its images are checked by prepare_data)."""
-    import tarfile
-
-    if os.path.isdir(root):
-        missing = [s for s in ("train", "test") if not os.path.isdir(os.path.join(root, s))]
-        if missing:
-            _fail(field, root, f"this ImageFolder has no {' or '.join(f'{s}/' for s in missing)} folder",
-                  "point root to the folder that holds train/<class>/ and test/<class>/")
-    elif not tarfile.is_tarfile(root):
-        _fail(field, root, "this file is not a tar archive (.tar, .tar.gz, ...)",
-              "point root to a .tar(.gz) of train/<class>/ and test/<class>/, or to such a folder")
-
-
-def _check_dataset(name: str, spec: dict, batch_size: int) -> None:
-    from .data.datasets import SOURCES
-
-    field = f"datasets.{name}"
-    if spec["source"] not in SOURCES:
-        _fail(f"{field}.source", spec["source"], "unknown dataset source", f"use one of {', '.join(SOURCES)}")
-    imb = spec["imbalance"]
-    if imb["kind"] not in KINDS:
-        _fail(f"{field}.imbalance.kind", imb["kind"], "unknown imbalance kind", f"use one of {', '.join(KINDS)}")
-    if imb["ratio"] < 1:
-        _fail(f"{field}.imbalance.ratio", imb["ratio"], "the imbalance ratio n_max/n_min is below 1",
-              "use 1 for a balanced set or a ratio such as 10, 50 or 100")
-    if imb["kind"] == "none" and imb["ratio"] != 1:
-        _fail(f"{field}.imbalance.ratio", imb["ratio"], "has no effect with imbalance kind none",
-              "set imbalance.kind to long_tailed or step, or drop the ratio")
-    if not 0 < imb["step_fraction"] <= 1:
-        _fail(f"{field}.imbalance.step_fraction", imb["step_fraction"], "must be in (0, 1]", "use e.g. 0.5 (half of the classes)")
-    if spec["source"] == "imagefolder" and not os.path.exists(spec["root"]):
-        _fail(f"{field}.root", spec["root"], "this ImageFolder path does not exist (relative paths start at the working directory)",
-              "point root to a folder with train/<class>/ and test/<class>/ or to a .tar.gz of one")
-    if spec["source"] == "imagefolder":
-        _check_imagefolder_root(f"{field}.root", spec["root"])
-    if spec["source"] in ("cifar10", "cifar100") and not spec["download"]:
-        folder = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}[spec["source"]]
-        if not os.path.isdir(os.path.join(spec["root"], folder)):
-            _fail(f"{field}.root", spec["root"], f"{folder} is not in this folder and download is false",
-                  f"set {field}.download: true (needs network) or point root to the folder holding {folder}")
-    counts = estimated_train_counts(name, spec)
-    if counts is None:
+def _check_imbalance_effect(field: str, imb: dict, before: list[int], after: list[int]) -> None:
+    """An imbalance must reduce some classes, not all, and leave none empty."""
+    if imb["kind"] == "none":
         return
-    if min(counts) == 0:
-        empty = [c for c, n in enumerate(counts) if n == 0]
-        _fail(f"{field}.imbalance", imb, f"leaves class index(es) {empty} with zero training samples (counts {counts})",
+    n_classes = len(before)
+    if imb["kind"] == "step":
+        n_minor = round(imb["step_fraction"] * n_classes)
+        if n_minor == 0:
+            _fail(f"{field}.imbalance.step_fraction", imb["step_fraction"], f"round({imb['step_fraction']:g} x "
+                  f"{n_classes} classes) = 0 classes are reduced, so the set stays balanced",
+                  f"use a step_fraction of at least {1 / n_classes:g} (one class of {n_classes})")
+        if n_minor == n_classes:
+            _fail(f"{field}.imbalance.step_fraction", imb["step_fraction"], f"all {n_classes} classes are reduced, "
+                  "so the set stays balanced, only smaller", f"use at most {(n_classes - 1) / n_classes:g} (e.g. 0.5); "
+                  "train_subset makes a smaller balanced set")
+    if after == before:
+        _fail(f"{field}.imbalance", imb, f"changes no class count ({after}): every class already holds at most "
+              "its target", "raise the ratio")
+    if min(after) == 0:
+        empty = [c for c, n in enumerate(after) if n == 0]
+        _fail(f"{field}.imbalance", imb, f"leaves class index(es) {empty} with zero training samples (counts {after})",
               "lower the ratio or raise train_subset")
-    if batch_size > sum(counts):
-        _fail("train.batch_size", batch_size, f"larger than the {sum(counts)} training images of dataset {name!r}",
-              f"use a batch size of at most {sum(counts)}")
 
 
-def check_semantics(config: dict) -> None:
-    from .training.augment import names as augmentation_names
-    from .methods import method_class
-    from .training.models import MODELS
-    from .training.schedule import SCHEDULES
+def _check_budget_steps(name: str, counts: list[int], config: dict) -> None:
+    """Each budget at least one step, and no two budgets the same number of steps (then they are one experiment)."""
+    from .training.schedule import budget_steps
 
-    train = config["train"]
-    for i, model in enumerate(config["models"]):
-        if model not in MODELS:
-            _fail(f"models[{i}]", model, "unknown model", f"use one of {', '.join(MODELS)}")
-    for i, aug in enumerate(config["augmentations"]):
-        if aug not in augmentation_names():
-            _fail(f"augmentations[{i}]", aug, "unknown augmentation", f"use one of {', '.join(augmentation_names())}")
-    for i, b in enumerate(config["budgets"]):
-        if not 0 < b <= 1:
-            _fail(f"budgets[{i}]", b, "a budget is a fraction of the full schedule in (0, 1]",
-                  "use e.g. 0.5 for half of the full schedule's iterations, 1.0 for all")
-    if len(set(config["budgets"])) != len(config["budgets"]):
-        _fail("budgets", config["budgets"], "a budget is listed twice", "list each budget once")
-    for i, s in enumerate(config["seeds"]):
-        if s < 0:
-            _fail(f"seeds[{i}]", s, "seeds must be non-negative", "use 0, 1, 2, ...")
-    if len(set(config["seeds"])) != len(config["seeds"]):
-        _fail("seeds", config["seeds"], "a seed is listed twice (its runs would be the same run)", "list each seed once")
-    if train["schedule"] not in SCHEDULES:
-        _fail("train.schedule", train["schedule"], "unknown schedule", f"use one of {', '.join(SCHEDULES)}")
-    if train["precision"] not in PRECISIONS:
-        _fail("train.precision", train["precision"], "unknown precision", f"use one of {', '.join(PRECISIONS)}")
-    if not (train["device"] in ("auto", "cpu", "cuda") or train["device"].startswith("cuda:")):
-        _fail("train.device", train["device"], "unknown device", "use auto, cpu, cuda or cuda:N")
-    if not any(entry.get("method") == "uniform" for entry in config["methods"].values()):
-        _fail("methods", sorted(config["methods"]), "no method is `uniform`, the baseline that speed-ups and "
-              "differences are measured against", "add `uniform: {method: uniform}` to methods")
-    smallest = min(config["budgets"])
-    staged = []
-    for label, entry in config["methods"].items():
-        entry.update(resolve_method_params(label, entry))
-        if method_class(entry["method"]).staged:
-            staged.append(label)
-            epochs_in_budget = smallest * train["epochs"]
-            if entry["warmup_epochs"] >= epochs_in_budget:
-                _fail(f"methods.{label}.warmup_epochs", entry["warmup_epochs"],
-                      f"the smallest budget {smallest:g} gives only {epochs_in_budget:g} epochs, so nothing is left after warm-up",
-                      f"use fewer than {epochs_in_budget:g} warm-up epochs or a larger budget")
-    for name, spec in config["datasets"].items():
-        _check_dataset(name, spec, train["batch_size"])
-    source = config["importance_from"]
-    if source:
-        if source not in config["models"]:
-            _fail("importance_from", source, "this model is not in `models`, so it has no warm-up to take scores from",
-                  f"use one of {', '.join(config['models'])} or leave it empty")
-        if not staged:
-            _fail("importance_from", source, "there is no staged method (biased, el2n_prune) to transfer scores to",
-                  "add a biased method or leave importance_from empty")
+    train, budgets = config["train"], config["budgets"]
+    full = budget_steps(1.0, train["epochs"], sum(counts), train["batch_size"])[1]
+    where = f"on dataset {name!r} (full schedule: {train['epochs']} epochs x {full // train['epochs']} steps = {full})"
+    steps = {}
+    for i, b in enumerate(budgets):
+        if round(b * full) < 1:
+            _fail(f"budgets[{i}]", b, f"gives round({b:g} x {full}) = 0 optimizer steps {where}",
+                  f"use a budget of at least {1 / full:.3g}, or more epochs")
+        n = budget_steps(b, train["epochs"], sum(counts), train["batch_size"])[0]
+        if n in steps:
+            _fail("budgets", budgets, f"budgets {steps[n]:g} and {b:g} both give {n} optimizer steps {where}, so "
+                  "their runs are one experiment under two names", "drop one, or use more train.epochs for finer budgets")
+        steps[n] = b

@@ -8,13 +8,17 @@ from pathlib import Path
 SRC = str(Path(workflow.basedir) / "src")
 sys.path.insert(0, SRC)
 
-from sample_importance.config import ConfigError, validate
+from sample_importance.config import ConfigError, check_config, workflow_config_files
 from sample_importance.grid import expand
 from sample_importance.outputs import figure_files, summary_files
 from sample_importance.provenance import dataset_hash
 
 try:
-    validate(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
+    check_config(
+        workflow_config_files(workflow),
+        config,
+        Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml",
+    )
 except ConfigError as error:
     raise WorkflowError(str(error)) from None
 
