@@ -54,8 +54,9 @@ def synthetic_dataset(n_train: int, n_classes: int = 10, size: int = 32, seed: i
 
 
 def make_trainer(method: str, params: dict, data: Dataset, args) -> Trainer:
-    if method_class(method).staged:
-        params = {"warmup_epochs": 1, **params}
+    defaults = method_class(method).defaults
+    if "warmup_epochs" in defaults:  # one scoring epoch (and one scoring run for static pruning), not the paper's
+        params = {"warmup_epochs": 1, **({"score_seeds": [0]} if "score_seeds" in defaults else {}), **params}
     spec = {
         "seed": 0, "budget": 1.0, "model": "cnn", "augmentation": "standard", "method": method,
         "method_params": params, "label": method,

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import copy
 import os
+
+os.environ.setdefault("SAMPLE_IMPORTANCE_CACHE", "")  # tests never write archive summaries to ~/.cache
 import subprocess
 import sys
 from pathlib import Path

@@ -20,23 +20,19 @@ PAPER = ROOT / "config" / "paper.yaml"
 
 
 def expected_jobs(config: dict) -> dict[str, int]:
-    cells = (len(config["datasets"]) * len(config["models"]) * len(config["augmentations"])
-             * len(config["budgets"]) * len(config["seeds"]))
-    staged = {label: entry for label, entry in config["methods"].items() if method_class(entry["method"]).staged}
-    online = len(config["methods"]) - len(staged)
-    # warm-ups are shared by staged methods with the same length E (they are plain uniform SGD)
-    warmup_lengths = {entry.get("warmup_epochs", method_class(entry["method"]).defaults["warmup_epochs"])
-                      for entry in staged.values()}
-    return {
-        "prepare_data": len(config["datasets"]),
-        "train": cells * online,
-        "warmup": cells * len(warmup_lengths),
-        "score": cells * len(staged),
-        "continue": cells * len(staged),
-        "aggregate": 1,
-        "plots": 1,
-        "all": 1,
-    }  # rules over all runs (aggregate, plots, ...) run once
+    groups = len(config["datasets"]) * len(config["models"]) * len(config["augmentations"])
+    cells = groups * len(config["budgets"]) * len(config["seeds"])
+    param = lambda entry, key: entry.get(key, method_class(entry["method"]).defaults[key])  # noqa: E731
+    staged = [e for e in config["methods"].values() if method_class(e["method"]).staged]
+    pruned = [e for e in config["methods"].values() if method_class(e["method"]).static]
+    online = len(config["methods"]) - len(staged) - len(pruned)
+    # warm-ups are shared when they are the same run (budget, seed, length E); static pruning scores from
+    # budget-1.0 warm-ups, one per score seed, shared over its budgets and seeds
+    warmups = {(b, s, param(e, "warmup_epochs")) for e in staged for b in config["budgets"] for s in config["seeds"]}
+    warmups |= {(1.0, s, param(e, "warmup_epochs")) for e in pruned for s in param(e, "score_seeds")}
+    return {"prepare_data": len(config["datasets"]), "train": cells * online, "warmup": groups * len(warmups),
+            "score": cells * len(staged), "continue": cells * len(staged), "score_checkpoints": cells * len(pruned),
+            "train_pruned": cells * len(pruned), "aggregate": 1, "plots": 1, "all": 1}
 
 
 def dry_run_job_counts(configfile: Path) -> dict[str, int]:

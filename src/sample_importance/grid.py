@@ -40,6 +40,17 @@ class Grid:
         """Static-pruning methods: score step over `score_warmup_ids`, then a fresh training on the kept subset."""
         return sorted({s["method"] for s in self.runs.values() if "score_warmup_ids" in s})
 
+    def scorings(self) -> list[str]:
+        """'label:metric:smoothing' of each staged method that samples by smoothed scores (importance tables)."""
+        from .methods import method_class
+
+        found = {}
+        for s in self.runs.values():
+            params = {**method_class(s["method"]).defaults, **s["method_params"]}
+            if s["staged"] and "smoothing" in params and "metric" in params:
+                found[s["label"]] = f"{s['label']}:{params['metric']}:{float(params['smoothing']):g}"
+        return sorted(found.values())
+
     def online_methods(self) -> list[str]:
         return sorted({s["method"] for s in self.runs.values() if not s["staged"] and "score_warmup_ids" not in s})
 

@@ -28,7 +28,9 @@ def config_hash(obj) -> str:
 
 # Bumped when a change of the code changes the numbers of runs already made (their ids then change,
 # so old folders are not reused). 2: biased rescore_every restored in split runs; dataset location unhashed.
-RESULTS_VERSION = 2
+# 3: methods made faithful to their reference code (p/c-SGD order and fill, selective backprop and upper-bound
+#    IS scoring, Data Diet protocol, Active Bias variance, Arazo's RandAugment).
+RESULTS_VERSION = 3
 
 # where and how a run executes, left out of its id so one grid runs on a laptop and on a cluster; they
 # can change the last bits of the numbers (device, compile, threads), and run.json records them

@@ -21,13 +21,14 @@ if GRID.warmups:
             reported_tables(IMPORTANCE_TABLE_FILES, caption="../report/importance_tables.rst"),
         params:
             out=lambda wc, output: str(Path(output[0]).parent),
+            scoring=" ".join(f"--scoring {s}" for s in GRID.scorings()),
         conda:
             CONDA_ENV
         log:
             f"{RESULTS}/logs/importance_tables.log",
         localrule: True
         shell:
-            "python -m sample_importance.analysis.importance_analysis --out {params.out} {input.records} 2> {log}"
+            "python -m sample_importance.analysis.importance_analysis --out {params.out} {params.scoring} {input.records} 2> {log}"
 
 
 rule importance_plots:

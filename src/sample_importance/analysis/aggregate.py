@@ -83,6 +83,7 @@ def load_runs(run_dirs: list[str]) -> dict[str, pd.DataFrame]:
         classes = d / "importance" / "classes.csv"
         if classes.exists():
             balance.append(pd.read_csv(classes).assign(**coords))
+        finals[-1].update(_sampling_columns(d, info))
     if len(commits) > 1:  # a run id changes only when RESULTS_VERSION says the numbers changed
         log.warning("these %d runs were made by %d git commits (%s): compare them only if no change between "
                     "those commits alters results; the `commit` column says which made each", len(finals),
@@ -102,13 +103,32 @@ def load_runs(run_dirs: list[str]) -> dict[str, pd.DataFrame]:
     }
 
 
+def _sampling_columns(run_dir: Path, info: dict) -> dict:
+    """How flat the distribution a staged run sampled by was: its smoothing and methods.importance.sampling_flatness.
+
+    NaN for runs that do not sample by scores, so the methods table shows the choice beside the accuracy.
+    """
+    from ..methods import method_class
+
+    weights = run_dir / "importance" / "weights.npy"
+    spec = info["spec"]
+    smoothing = {**method_class(spec["method"]).defaults, **spec.get("method_params", {})}.get("smoothing")
+    if not weights.exists() or smoothing is None:
+        return {"smoothing": np.nan, "max_min_ratio": np.nan, "ess_fraction": np.nan, "top10_share": np.nan}
+    from ..methods.importance import sampling_flatness
+
+    return {"smoothing": float(smoothing), **sampling_flatness(np.load(weights))}
+
+
 def methods_table(final: pd.DataFrame) -> pd.DataFrame:
     """Final accuracy per method and budget: t-interval over seeds, paired comparison with uniform, Holm (budget_table)."""
     table = comparison_table(final)
     if table.empty:
         return table.assign(balanced_mean=pd.Series(dtype=float))
-    balanced = final.groupby([*GROUP, "budget", "method"], sort=False)["balanced_accuracy"].mean().rename("balanced_mean")
-    return table.join(balanced, on=[*GROUP, "budget", "method"])
+    keys = [*GROUP, "budget", "method"]
+    extra = [c for c in ("balanced_accuracy", "smoothing", "ess_fraction", "max_min_ratio") if c in final]
+    means = final.groupby(keys, sort=False)[extra].mean().rename(columns={"balanced_accuracy": "balanced_mean"})
+    return table.join(means, on=keys)
 
 
 def speedup_tables(tables: dict[str, pd.DataFrame], fraction: float) -> None:

@@ -59,6 +59,7 @@ class Method:
     name: ClassVar[str] = "base"
     defaults: ClassVar[dict] = {}
     staged: ClassVar[bool] = False  # runs as warm-up -> score -> continue rules
+    static: ClassVar[bool] = False  # trains on a subset chosen before the run by separate scoring trainings
 
     def __init__(self, params: dict, trainer: "Trainer"):
         self.params = {**self.defaults, **params}
