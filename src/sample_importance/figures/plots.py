@@ -2,8 +2,13 @@
 
 Each figure is written as PNG and PDF (vector), at paper column widths, with one
 colour per method kept the same across all figures (seaborn's colour-blind
-palette), 95 % confidence bands over seeds, and the git commit and config hash of
-the runs in the file's metadata.
+palette), and the git commit and config hash of the runs in the file's metadata.
+
+Every interval is the Student-t 95 % interval of the mean over seeds
+(analysis/stats.py `t_interval`), computed here per plotted x from the per-seed
+rows, never a seaborn bootstrap (over 3 seeds that is the min-max range), and n
+is written in the legend. Accuracy axes are zoomed to the plotted intervals so
+that one point of accuracy is visible; legends sit outside the axes.
 """
 
 from __future__ import annotations
@@ -18,7 +23,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.patches import Patch, Rectangle  # noqa: E402
 
+from ..analysis.stats import t_interval  # noqa: E402
 from ..atomic import atomic_path  # noqa: E402
 from ..outputs import FIGURE_FORMATS  # noqa: E402
 
@@ -29,6 +37,21 @@ METHOD_ORDER = ("uniform", "uniform_replacement", "biased", "p_sgd", "c_sgd", "s
                 "upper_bound_is", "loss_rank", "infobatch", "el2n_prune")
 COLUMN_WIDTH = 3.4  # inches: one column of a two-column paper
 TEXT_WIDTH = 7.0
+INTERVAL = "mean and 95 % t-interval over seeds"
+X_AXES = {  # plot_all(x=...): what the accuracy-vs-iteration x axis is
+    "fraction": "fraction of the budget's iterations",
+    "full": "fraction of the full schedule's iterations",
+    "iteration": "iteration (optimizer steps)",
+}
+ZOOM_FROM = 0.5  # accuracy curves: the zoomed row shows each budget from this fraction of its iterations on
+PERCENT = (0.0, 100.0)  # accuracy and shares in %: a mean cannot leave it, so neither does a drawn interval
+MIN_SPAN = 1.0  # accuracy points: never zoom closer than one point
+SPEEDUP_UNITS = {  # unit of speedup.csv (analysis/speedup.py UNITS) -> column title
+    "iterations": "optimizer steps",
+    "charged_iterations": "charged steps (scoring incl.)",
+    "examples_backpropagated": "examples back-propagated",
+    "wall_clock_seconds": "wall-clock s (start-ups incl.)",
+}
 
 
 class Style:
@@ -46,6 +69,13 @@ class Style:
             "config_hash": ";".join(sorted(final["config_hash"].astype(str).unique()))[:200],
         }
 
+    def methods(self, present) -> list[str]:
+        present = set(present)
+        return [m for m in self.order if m in present] + sorted(present - set(self.order))
+
+    def colour(self, method: str):
+        return self.palette.get(method, "0.3")
+
 
 def save(fig, out_dir: str, stem: str, style: Style) -> None:
     text = f"sample_importance; commit {style.provenance['commit']}; config {style.provenance['config_hash']}"
@@ -56,110 +86,424 @@ def save(fig, out_dir: str, stem: str, style: Style) -> None:
     plt.close(fig)
 
 
-def accuracy_vs_iteration(curves: pd.DataFrame, dataset: str, style: Style):
-    """Test accuracy vs iteration; one panel per (model, augmentation) row and budget column."""
+# --------------------------------------------------------------------------- shared pieces
+
+
+def intervals(frame: pd.DataFrame, by: list[str], value: str, bounds: tuple[float, float] | None = None) -> pd.DataFrame:
+    """One row per group of `by`: mean, low, high, n of `value` over the group's rows (seeds), from stats.t_interval.
+
+    With n < 2 the bounds are the mean itself (nothing to draw, and n says why).
+    `bounds`: the range the mean cannot leave (0-100 % for accuracy); the drawn
+    interval is cut there (with 3 seeds, t = 4.3 easily passes 100 %).
+    """
+    rows = []
+    for key, group in frame.groupby(by, sort=False):
+        iv = t_interval(group[value])
+        low, high = (iv.low, iv.high) if iv.n >= 2 else (iv.mean, iv.mean)
+        rows.append({**dict(zip(by, key if isinstance(key, tuple) else (key,))),
+                     "mean": iv.mean, "low": low, "high": high, "n": iv.n})
+    table = pd.DataFrame(rows, columns=[*by, "mean", "low", "high", "n"])
+    if bounds is not None:
+        table[["low", "high"]] = table[["low", "high"]].clip(*bounds)
+    return table
+
+
+def zoom(ax, low, high, margin: float = 0.08, min_span: float = MIN_SPAN) -> tuple[float, float]:
+    """Y limits from the range of the plotted intervals, with a small margin: not 0-100, so small gaps show."""
+    lo, hi = float(np.nanmin(low)), float(np.nanmax(high))
+    span = max(hi - lo, min_span)
+    centre = (lo + hi) / 2
+    limits = (centre - span / 2 - margin * span, centre + span / 2 + margin * span)
+    ax.set_ylim(*limits)
+    return limits
+
+
+def legend_outside(fig, handles, labels, title: str | None = None) -> None:
+    """One legend right of every axes (the figure is saved with a tight bounding box), so it covers no data."""
+    fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), title=title, fontsize=7,
+               title_fontsize=7, frameon=False)
+
+
+def _seed_counts(frame: pd.DataFrame, key: str = "method") -> dict[str, str]:
+    """'n=3' per method (or 'n=2-3' when settings differ), for legend labels."""
+    n = frame.groupby([key, "dataset", "model", "augmentation", "budget"])["seed"].nunique().groupby(key).agg(["min", "max"])
+    return {m: f"n={r['min']}" if r["min"] == r["max"] else f"n={r['min']}-{r['max']}" for m, r in n.iterrows()}
+
+
+def _setting(frame: pd.DataFrame) -> pd.Series:
+    return frame["model"].astype(str) + " · " + frame["augmentation"].astype(str)
+
+
+# --------------------------------------------------------------------------- accuracy vs iteration
+
+
+def schedule_iterations(curves: pd.DataFrame) -> pd.Series:
+    """Optimizer steps of the budget of each row: round(b * full iterations), read back as the largest charge spent.
+
+    A method that charges more than one step per update (scoring forwards) ends
+    below it, as it should on an axis of the budget's schedule.
+    """
+    cost = "charged_iterations" if "charged_iterations" in curves else "iteration"
+    keys = ["dataset", "model", "augmentation", "budget"]
+    return curves.groupby(keys)[cost].transform("max").round()
+
+
+def x_values(curves: pd.DataFrame, x: str) -> pd.Series:
+    """The x of each curve row: iterations, or the fraction of its budget's (or of the full) schedule."""
+    if x == "iteration":
+        return curves["iteration"].astype(float)
+    total = schedule_iterations(curves)
+    if x == "fraction":
+        return curves["iteration"] / total
+    if x == "full":
+        return curves["iteration"] / (total / curves["budget"])
+    raise ValueError(f"x must be one of {sorted(X_AXES)}, got {x!r}")
+
+
+def warmup_epochs(curves: pd.DataFrame, draws: pd.DataFrame | None, staged) -> dict[tuple[str, str], int]:
+    """(dataset, method) -> warm-up epochs of each staged method.
+
+    From the `warmup_epochs` column of curves.csv when aggregate writes it;
+    otherwise read back from the draws (plots_importance.staged_warmup_epochs:
+    the first epoch whose per-class draws leave the warm-up's permutations).
+    """
+    out = {}
+    if "warmup_epochs" in curves:
+        known = curves.dropna(subset=["warmup_epochs"]).groupby(["dataset", "method"])["warmup_epochs"].first()
+        return {k: int(v) for k, v in known.items() if v > 0}
+    if draws is None or draws.empty:
+        return out
+    from .plots_importance import staged_warmup_epochs  # noqa: PLC0415 - it imports this module
+
+    d = draws[draws["method"].isin(list(staged))]
+    for (dataset, method), runs in d.groupby(["dataset", "method"]):
+        one = runs[(runs["budget"] == runs["budget"].max()) & (runs["augmentation"] == runs["augmentation"].iloc[0])]
+        epochs = staged_warmup_epochs(one, dataset, method)  # it reads one seed and model, not one budget
+        if epochs:
+            out[(dataset, method)] = epochs
+    return out
+
+
+def warmup_end(curve: pd.DataFrame, epochs: float) -> float | None:
+    """Iteration at which `epochs` epochs of examples were back-propagated (the warm-up's last step).
+
+    Interpolated between evaluations on one seed's curve: the warm-up is plain
+    epochs of uniform SGD, so epoch grows linearly with the steps (< 1 step off).
+    """
+    c = curve[curve["seed"] == curve["seed"].min()].sort_values("iteration")
+    if c.empty or c["epoch"].max() < epochs:
+        return None
+    return float(np.round(np.interp(epochs, c["epoch"], c["iteration"])))
+
+
+def accuracy_vs_iteration(curves: pd.DataFrame, dataset: str, style: Style, x: str = "fraction",
+                          warmups: dict | None = None, zoom_from: float = ZOOM_FROM):
+    """Test accuracy vs x (X_AXES); columns: budgets; per model · augmentation two rows: the whole run, and its end zoomed.
+
+    Lines: mean over seeds; bands: 95 % t-interval per evaluation point (drawn
+    within 0-100 %). The whole-run row shows the rise and, dotted, the last
+    iteration of each staged method's warm-up; the zoomed row shows the part of
+    each budget from `zoom_from` on, its y axis fitted to the bands there, so
+    that a difference of one point is visible.
+    """
     d = curves[curves["dataset"] == dataset].copy()
-    d["test_accuracy"] *= 100
-    d["setting"] = d["model"] + " · " + d["augmentation"]
-    n_budgets = d["budget"].nunique()
-    g = sns.relplot(
-        data=d, x="iteration", y="test_accuracy", hue="method", hue_order=[m for m in style.order if m in set(d["method"])],
-        palette=style.palette, col="budget", row="setting", kind="line", errorbar=("ci", 95),
-        height=2.3, aspect=1.25, facet_kws={"sharex": False, "sharey": True}, linewidth=1.2,
-    )
-    g.set_axis_labels("iteration (optimizer steps)", "test accuracy (%)")
-    g.set_titles("{row_name} · budget {col_name}")
-    g.figure.suptitle(f"{dataset}: test accuracy vs iteration (mean, 95% CI over seeds)", y=1.02)
-    sns.move_legend(g, "upper left", bbox_to_anchor=(1.0, 0.9), title="method")
-    g.figure.set_size_inches(min(TEXT_WIDTH, 2.6 * n_budgets + 1.2), g.figure.get_size_inches()[1])
-    return g.figure
-
-
-def speedup_figure(speedup: pd.DataFrame, style: Style):
-    """Speedup over uniform in iterations and in wall-clock seconds; 'not reached' drawn as a marker."""
-    s = speedup.copy()
-    s["panel"] = s["dataset"] + " · " + s["model"] + " · " + s["augmentation"]
-    panels = list(dict.fromkeys(s["panel"]))
-    fig, axes = plt.subplots(len(panels), 2, figsize=(TEXT_WIDTH, 2.4 * len(panels)), squeeze=False)
-    methods = [m for m in style.order if m in set(s["method"])]
-    budgets = sorted(s["budget"].unique())
-    width = 0.8 / max(1, len(methods))
-    for row, panel in enumerate(panels):
-        p = s[s["panel"] == panel]
-        for col, (metric, unit) in enumerate((("speedup_iterations", "iterations"), ("speedup_seconds", "wall-clock s"))):
-            ax = axes[row][col]
-            for i, method in enumerate(methods):
-                m = p[p["method"] == method].set_index("budget").reindex(budgets)
-                x = np.arange(len(budgets)) + (i - (len(methods) - 1) / 2) * width
-                values = m[metric].to_numpy(dtype=float)
-                ax.bar(x, np.nan_to_num(values), width, color=style.palette[method], label=method)
-                for xi, v in zip(x, values):
-                    if np.isnan(v):
-                        ax.text(xi, 0.02, "not\nreached", ha="center", va="bottom", fontsize=5, rotation=90,
-                                transform=ax.get_xaxis_transform())
-            ax.axhline(1.0, color="0.3", lw=0.8, ls="--")
-            ax.set_xticks(np.arange(len(budgets)), [f"{b:g}" for b in budgets])
-            ax.set_xlabel("budget (fraction of full schedule)")
-            ax.set_ylabel(f"speedup ({unit}) ×")
-            ax.set_title(panel, fontsize=8)
-    target = s["reference"].iloc[0] if len(s) else ""
-    fig.suptitle(f"Speedup to reach the best accuracy of {target} (>1: faster)", fontsize=9)
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.0, 0.95), title="method", fontsize=7)
+    d["acc"] = d["test_accuracy"] * 100
+    d["x"] = x_values(d, x)
+    d["progress"] = x_values(d, "fraction")
+    d["setting"] = _setting(d)
+    settings, budgets = list(dict.fromkeys(d["setting"])), sorted(d["budget"].unique())
+    methods = style.methods(d["method"])
+    rows_of = [(setting, start) for setting in settings for start in (0.0, zoom_from)]
+    fig, axes = plt.subplots(len(rows_of), len(budgets), squeeze=False,
+                             figsize=(min(TEXT_WIDTH, 2.5 * len(budgets) + 0.6), 1.7 * len(rows_of) + 0.5))
+    mine = {m: e for (ds, m), e in (warmups or {}).items() if ds == dataset}
+    warm = {}
+    for r, (setting, start) in enumerate(rows_of):
+        for c, budget in enumerate(budgets):
+            ax = axes[r][c]
+            rows = d[(d["setting"] == setting) & (d["budget"] == budget)]
+            if rows.empty:  # a grid without this budget here: no empty panel
+                ax.remove()
+                continue
+            warm.update(_curve_panel(ax, rows, methods, style, mine, start))
+            steps = int(schedule_iterations(rows).iloc[0])
+            ax.set_title(f"{setting} · budget {budget:g} ({steps} iterations)" if start == 0 else
+                         f"budget {budget:g}: from {start:.0%} of it on (zoomed)", fontsize=6.5)
+            ax.set_xlabel(X_AXES[x] if r == len(rows_of) - 1 else "")
+            ax.set_ylabel("test accuracy (%)" if c == 0 else "")
+            ax.tick_params(labelsize=6)
+    counts = _seed_counts(d)
+    handles = [Line2D([], [], color=style.colour(m), lw=1.1) for m in methods]
+    labels = [f"{m} ({counts[m]})" for m in methods]
+    handles += [Line2D([], [], color=style.colour(m), ls=":", lw=1.0) for m in warm]
+    labels += [f"end of {m}'s warm-up ({e} epochs)" for m, e in warm.items()]
+    legend_outside(fig, handles, labels, title="method (seeds)")
+    fig.suptitle(f"{dataset}: test accuracy, {INTERVAL}", fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def _curve_panel(ax, rows: pd.DataFrame, methods, style: Style, warmups: dict, start: float = 0.0) -> dict:
+    """Curves of one panel from `start` of the budget on: mean line and t-interval band per method, y fitted to
+    the bands; the warm-up ends that fall inside it drawn. Returns the warm-ups drawn."""
+    shown = rows[rows["progress"] >= start - 1e-9]
+    bands = intervals(shown, ["method", "x"], "acc", bounds=PERCENT)
+    scale = float(rows["x"].max() / rows["iteration"].max()) if rows["iteration"].max() > 0 else 1.0
+    lo_x = shown["x"].min()
+    drawn = {}
+    for method in methods:
+        m = bands[bands["method"] == method].sort_values("x")
+        if m.empty:
+            continue
+        colour = style.colour(method)
+        ax.plot(m["x"], m["mean"], color=colour, lw=1.1)
+        ax.fill_between(m["x"], m["low"], m["high"], color=colour, alpha=0.25, lw=0)
+        at = warmup_end(rows[rows["method"] == method], warmups[method]) if method in warmups else None
+        if at is not None and at * scale >= lo_x:
+            ax.axvline(at * scale, color=colour, ls=":", lw=1.0)
+            drawn[method] = warmups[method]
+    zoom(ax, bands["low"], bands["high"])
+    return drawn
+
+
+# --------------------------------------------------------------------------- speedup
+
+
+def target_text(summary: pd.DataFrame) -> str:
+    """'target = 98 % of uniform's final accuracy at budget 1.0', from speedup_summary's target_fraction and reference."""
+    fractions = summary["target_fraction"].dropna().unique() if "target_fraction" in summary else []
+    share = "/".join(f"{f * 100:g} %" for f in sorted(fractions)) or "a fraction"
+    budgets = summary["reference"].astype(str).str.extract(r"budget ([0-9.]+)")[0].dropna().astype(float).unique() \
+        if "reference" in summary else []
+    budget = "/".join(f"{b:.1f}" for b in sorted(budgets)) or "1.0"
+    return f"target = {share} of uniform's final accuracy at budget {budget} (mean over seeds)"
+
+
+def speedup_figure(per_seed: pd.DataFrame, summary: pd.DataFrame, style: Style):
+    """Speedup over uniform per budget, one column per cost unit, one row per dataset · model · augmentation.
+
+    From speedup.csv (per seed) and speedup_summary.csv (analysis/speedup.py):
+    filled marker and bar: the summary's geometric mean and 95 % t-interval (of
+    the log speedup) over the seeds with a speedup; small dots: those seeds. A
+    method without any speedup (no seed reached the target) is a hollow marker
+    at the bottom edge, in its colour; 'k/n' beside any marker where only k of n seeds reached.
+    """
+    s, ps = summary.copy(), per_seed.copy()
+    for f in (s, ps):
+        f["panel"] = f["dataset"].astype(str) + " · " + _setting(f)
+    units = [u for u in SPEEDUP_UNITS if u in set(s["unit"])]
+    panels = list(dict.fromkeys(s["panel"]))
+    labels = style.methods(s["label"])
+    budgets = sorted(s["budget"].unique())
+    fig, axes = plt.subplots(len(panels), len(units), squeeze=False, sharex=True,
+                             figsize=(min(TEXT_WIDTH, 1.6 * len(units) + 1.0), 1.9 * len(panels) + 0.7))
+    for r, panel in enumerate(panels):
+        for c, unit in enumerate(units):
+            ax = axes[r][c]
+            if not ((s["panel"] == panel) & (s["unit"] == unit)).any():
+                ax.remove()
+                continue
+            _speedup_panel(ax, s[(s["panel"] == panel) & (s["unit"] == unit)],
+                           ps[(ps["panel"] == panel) & (ps["unit"] == unit)], labels, budgets, style)
+            target = s.loc[s["panel"] == panel, "target"].iloc[0] * 100
+            ax.set_title(f"cost: {SPEEDUP_UNITS[unit]}" if r == 0 else "", fontsize=6.5)
+            ax.set_ylabel(f"{panel}\n(target {target:.1f} %)\nspeedup (×)" if c == 0 else "", fontsize=6.5)
+            ax.set_xlabel("budget (fraction of\nthe full schedule)" if r == len(panels) - 1 else "", fontsize=6.5)
+    n = _seed_counts(ps, key="label")
+    handles = [Line2D([], [], color=style.colour(m), marker="o", ls="", ms=4) for m in labels]
+    names = [f"{m} ({n.get(m, 'n=?')})" for m in labels]
+    handles += [Line2D([], [], color="0.3", marker="o", ls="", ms=4, markerfacecolor="none")]
+    names += ["no seed reached the target"]
+    legend_outside(fig, handles, names, title="method (seeds)")
+    fig.suptitle("Speedup over uniform to first reach the target (> 1: faster; log scale): geometric mean and 95 % "
+                 f"t-interval over the seeds that reached it\n{target_text(s)}; k/n: seeds that reached it",
+                 fontsize=7.5)
+    fig.tight_layout()
+    return fig
+
+
+def _speedup_axis(ax, values, points, room_below: bool, reach: float = 2.0) -> None:
+    """Log-2 y axis fitted to the plotted intervals with a small margin, at most `reach` octaves beyond the means
+    and seeds (a t-interval over 2 seeds can span 2^±20; its whisker then runs off the axis), readable ticks."""
+    lo, hi = np.log2(np.nanmin(values)), np.log2(np.nanmax(values))
+    p_lo, p_hi = np.log2(np.nanmin(points)), np.log2(np.nanmax(points))
+    lo, hi = max(lo, p_lo - reach), min(hi, p_hi + reach)
+    span = max(hi - lo, 0.5)
+    ax.set_yscale("log", base=2)
+    ax.set_ylim(2 ** (lo - 0.1 * span - (0.3 * span if room_below else 0)), 2 ** (hi + 0.2 * span))
+    low, high = ax.get_ylim()
+    if np.log2(high / low) < 2.5:  # less than a few octaves: round linear ticks (0.8x, 1x, 1.2x)
+        ticks = matplotlib.ticker.MaxNLocator(nbins=7, steps=[1, 2, 5, 10]).tick_values(low, high)
+    else:
+        step = max(1, int(np.ceil(np.log2(high / low) / 5)))
+        ticks = 2.0 ** np.arange(np.floor(np.log2(low)), np.ceil(np.log2(high)) + 1, step)
+    ax.set_yticks([t for t in ticks if low <= t <= high and t > 0])
+    ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:.3g}×"))
+    ax.yaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+
+
+def _speedup_panel(ax, summary: pd.DataFrame, per_seed: pd.DataFrame, labels, budgets, style: Style) -> None:
+    width = 0.8 / max(1, len(labels))
+    values, points, missing = [1.0], [1.0], []
+    for i, label in enumerate(labels):
+        colour = style.colour(label)
+        for row in summary[summary["label"] == label].itertuples(index=False):
+            x = budgets.index(row.budget) + (i - (len(labels) - 1) / 2) * width
+            count = f"{int(row.n_reached)}/{int(row.n)}"
+            if not np.isfinite(row.mean):
+                missing.append((x, colour, count))
+                continue
+            seeds = per_seed[(per_seed["label"] == label) & (per_seed["budget"] == row.budget)]["speedup"].dropna()
+            ax.plot(np.full(len(seeds), x), seeds, ".", color=colour, ms=2, alpha=0.6)
+            low, high = (row.low, row.high) if np.isfinite(row.low) else (row.mean, row.mean)
+            ax.errorbar(x, row.mean, yerr=[[row.mean - low], [high - row.mean]], fmt="o", ms=3.5, color=colour,
+                        capsize=1.5, lw=0.9)
+            values += [low, high, *seeds]
+            points += [row.mean, *seeds]
+            if row.n_reached < row.n:
+                ax.annotate(count, (x, row.mean), xytext=(3, 0), textcoords="offset points", ha="left", va="center",
+                            fontsize=5, color=colour)
+    _speedup_axis(ax, values, points, bool(missing))
+    edge = ax.get_xaxis_transform()  # x in data, y in axes coordinates: the bottom edge, whatever the scale
+    if missing:  # a grey strip that is not on the speedup scale: 'not reached' lives there
+        ax.add_patch(Rectangle((0, 0), 1, 0.17, transform=ax.transAxes, color="0.93", lw=0, zorder=0))
+    for x, colour, text in missing:
+        ax.plot(x, 0.05, "o", ms=4, markerfacecolor="none", markeredgecolor=colour, transform=edge)
+        ax.text(x, 0.1, text, ha="center", va="bottom", fontsize=5, color=colour, transform=edge)
+    ax.axhline(1.0, color="0.3", lw=0.7, ls="--")
+    ax.set_xticks(range(len(budgets)), [f"{b:g}" for b in budgets])
+    ax.set_xlim(-0.5, len(budgets) - 0.5)
+    ax.tick_params(labelsize=6)
+
+
+# --------------------------------------------------------------------------- class balance
 
 
 def class_balance_figure(balance: pd.DataFrame, per_class: pd.DataFrame, style: Style):
-    """Per class: training share, sampling share of the importance weights, balanced share; and test accuracy."""
-    datasets = list(dict.fromkeys(per_class["dataset"]))
-    fig, axes = plt.subplots(2, len(datasets), figsize=(max(COLUMN_WIDTH, 3.2 * len(datasets)), 5.0), squeeze=False)
-    for col, dataset in enumerate(datasets):
-        ax = axes[0][col]
-        b = balance[balance["dataset"] == dataset]
-        if len(b):
-            shares = b.groupby("class_index")[["train_share", "sampling_share", "balanced_share"]].mean()
-            x = np.arange(len(shares))
-            ax.bar(x - 0.2, shares["train_share"] * 100, 0.4, color="0.7", label="training set")
-            ax.bar(x + 0.2, shares["sampling_share"] * 100, 0.4, color=style.palette.get("biased", "C1"),
-                   label="importance sampling")
-            ax.plot(x, shares["balanced_share"] * 100, color="k", ls="--", lw=0.8, label="balanced")
-            ax.set_xticks(x, b.drop_duplicates("class_index").sort_values("class_index")["class"].astype(str), fontsize=6)
-        else:
-            ax.text(0.5, 0.5, "no staged method", ha="center", transform=ax.transAxes)
-        ax.set_title(dataset, fontsize=9)
-        ax.set_xlabel("class")
-        ax.set_ylabel("share of draws (%)")
-        if col == 0 and len(b):
-            ax.legend(fontsize=6)
-        ax = axes[1][col]
-        pc = per_class[per_class["dataset"] == dataset].copy()
-        pc["test_accuracy"] *= 100
-        sns.barplot(data=pc, x="class_index", y="test_accuracy", hue="method", palette=style.palette,
-                    hue_order=[m for m in style.order if m in set(pc["method"])], errorbar=("ci", 95), ax=ax, err_kws={"linewidth": 0.8})
-        ax.set_xlabel("class index")
-        ax.set_ylabel("test accuracy (%)")
-        ax.legend(fontsize=6, title=None)
-    fig.suptitle("Class balance of the importance distribution (mean over runs) and per-class test accuracy", fontsize=9)
+    """Per dataset · model · augmentation and budget: class shares of training set and sampling, and per-class accuracy.
+
+    Share row: the training set's share of each class (grey bar; the same for
+    every seed), the expected share of draws the importance distribution puts on
+    it (sum of its samples' sampling probabilities; bar per staged method: mean,
+    whisker: 95 % t-interval over seeds) and a balanced set's share (dashed).
+    Accuracy row: per-class test accuracy at the end of training per method (mean, t-interval).
+    """
+    pc = per_class.assign(panel=per_class["dataset"].astype(str) + " · " + _setting(per_class),
+                          acc=per_class["test_accuracy"] * 100)
+    bal = balance.assign(panel=balance["dataset"].astype(str) + " · " + _setting(balance))
+    panels = list(dict.fromkeys(pc["panel"]))
+    budgets = sorted(pc["budget"].unique())
+    rows = [(p, kind) for p in panels for kind in ("share", "accuracy") if kind == "accuracy" or (bal["panel"] == p).any()]
+    fig, axes = plt.subplots(len(rows), len(budgets), squeeze=False,
+                             figsize=(min(TEXT_WIDTH, 2.9 * len(budgets) + 0.6), 1.8 * len(rows) + 0.6))
+    staged = style.methods(bal["method"])
+    methods = style.methods(pc["method"])
+    for r, (panel, kind) in enumerate(rows):
+        for c, budget in enumerate(budgets):
+            ax = axes[r][c]
+            source = bal if kind == "share" else pc
+            if not ((source["panel"] == panel) & (source["budget"] == budget)).any():
+                ax.remove()
+                continue
+            if kind == "share":
+                _share_panel(ax, bal[(bal["panel"] == panel) & (bal["budget"] == budget)], staged, style)
+                ax.set_ylabel("share of the class (%)" if c == 0 else "")
+            else:
+                _class_accuracy_panel(ax, pc[(pc["panel"] == panel) & (pc["budget"] == budget)], methods, style)
+                ax.set_ylabel("test accuracy (%)" if c == 0 else "")
+            ax.set_title(f"{panel} · budget {budget:g}: {'class shares' if kind == 'share' else 'per-class accuracy'}",
+                         fontsize=6.5)
+            ax.set_xlabel("class" if r == len(rows) - 1 or rows[r + 1][0] != panel else "")
+            ax.tick_params(labelsize=6)
+    n_bal, n_pc = _seed_counts(bal) if len(bal) else {}, _seed_counts(pc)
+    handles = [Patch(color="0.75"), Line2D([], [], color="k", ls="--", lw=0.8)]
+    labels = ["training-set share", "balanced share (1/classes)"]
+    handles += [Patch(color=style.colour(m)) for m in staged]
+    labels += [f"{m}: expected sampling share ({n_bal[m]})" for m in staged]
+    handles += [Line2D([], [], color=style.colour(m), marker="o", ls="", ms=3) for m in methods]
+    labels += [f"{m}: per-class test accuracy ({n_pc[m]})" for m in methods]
+    legend_outside(fig, handles, labels)
+    fig.suptitle("Class balance: training-set share vs the importance distribution's expected share of draws per class,"
+                 f"\nand per-class test accuracy at the end; {INTERVAL}", fontsize=7.5)
     fig.tight_layout()
     return fig
 
 
-def plot_all(summary_dir: str, out_dir: str) -> list[str]:
+def _class_ticks(ax, names: list[str]) -> None:
+    step = max(1, int(np.ceil(len(names) / 20)))  # at most ~20 labels (CIFAR-100 shows every 5th class)
+    ax.set_xticks(range(0, len(names), step), names[::step], fontsize=5.5, rotation=90 if step > 1 else 0)
+    ax.set_xlim(-0.6, len(names) - 0.4)
+
+
+def _share_panel(ax, b: pd.DataFrame, staged, style: Style) -> None:
+    classes = b.drop_duplicates("class_index").sort_values("class_index")
+    k = len(classes)
+    x = np.arange(k)
+    train = b.groupby("class_index")["train_share"].mean().reindex(classes["class_index"]).to_numpy() * 100
+    present = [m for m in staged if (b["method"] == m).any()]
+    width = 0.8 / (1 + len(present))
+    ax.bar(x - 0.4 + width / 2, train, width, color="0.75")
+    for i, method in enumerate(present, start=1):
+        iv = intervals(b[b["method"] == method].assign(share=lambda f: f["sampling_share"] * 100), ["class_index"], "share")
+        iv = iv.set_index("class_index").reindex(classes["class_index"])
+        xs = x - 0.4 + width * (i + 0.5)
+        ax.bar(xs, iv["mean"], width, color=style.colour(method))
+        ax.errorbar(xs, iv["mean"], yerr=[iv["mean"] - iv["low"], iv["high"] - iv["mean"]], fmt="none", ecolor="k",
+                    lw=0.6, capsize=1)
+    ax.axhline(100 / k, color="k", ls="--", lw=0.8)
+    _class_ticks(ax, classes["class"].astype(str).tolist())
+    ax.set_ylim(0, None)
+
+
+def _class_accuracy_panel(ax, pc: pd.DataFrame, methods, style: Style) -> None:
+    classes = pc.drop_duplicates("class_index").sort_values("class_index")
+    x = np.arange(len(classes))
+    present = [m for m in methods if (pc["method"] == m).any()]
+    width = 0.8 / max(1, len(present))
+    lows, highs = [], []
+    for i, method in enumerate(present):
+        iv = intervals(pc[pc["method"] == method], ["class_index"], "acc", bounds=PERCENT).set_index("class_index").reindex(
+            classes["class_index"])
+        xs = x + (i - (len(present) - 1) / 2) * width
+        ax.errorbar(xs, iv["mean"], yerr=[iv["mean"] - iv["low"], iv["high"] - iv["mean"]], fmt="o", ms=2.5,
+                    color=style.colour(method), lw=0.8, capsize=1)
+        lows.append(iv["low"])
+        highs.append(iv["high"])
+    zoom(ax, pd.concat(lows), pd.concat(highs))
+    _class_ticks(ax, classes["class"].astype(str).tolist())
+
+
+# --------------------------------------------------------------------------- all figures
+
+
+def plot_all(summary_dir: str, out_dir: str, x: str = "fraction") -> list[str]:
+    """Every figure of outputs.figure_names from the summary tables; returns the stems written.
+
+    x: the accuracy-vs-iteration x axis (X_AXES). Default "fraction" of each
+    budget's iterations: budget columns then share one axis (0 to 1, the
+    learning rate reaching 0 at 1) and a warm-up's place in its budget can be
+    compared; within a panel it is iterations rescaled, and each panel's title
+    gives its iteration count. "iteration" and "full" are the alternatives.
+    """
     sns.set_theme(context="paper", style="whitegrid", font_scale=0.9)
     summary = Path(summary_dir)
     curves = pd.read_csv(summary / "curves.csv")
     final = pd.read_csv(summary / "final.csv")
+    balance = pd.read_csv(summary / "class_balance.csv")
+    draws = pd.read_csv(summary / "draws.csv") if (summary / "draws.csv").exists() else None
     style = Style(final)
+    warmups = warmup_epochs(curves, draws, set(balance["method"]))
     written = []
     for dataset in dict.fromkeys(curves["dataset"]):
-        save(accuracy_vs_iteration(curves, dataset, style), out_dir, f"accuracy_vs_iteration_{dataset}", style)
+        save(accuracy_vs_iteration(curves, dataset, style, x=x, warmups=warmups), out_dir,
+             f"accuracy_vs_iteration_{dataset}", style)
         written.append(f"accuracy_vs_iteration_{dataset}")
-    save(speedup_figure(pd.read_csv(summary / "speedup.csv"), style), out_dir, "speedup", style)
-    save(class_balance_figure(pd.read_csv(summary / "class_balance.csv"), pd.read_csv(summary / "per_class.csv"), style),
-         out_dir, "class_balance", style)
+    speedup = speedup_figure(pd.read_csv(summary / "speedup.csv"), pd.read_csv(summary / "speedup_summary.csv"), style)
+    save(speedup, out_dir, "speedup", style)
+    save(class_balance_figure(balance, pd.read_csv(summary / "per_class.csv"), style), out_dir, "class_balance", style)
     written += ["speedup", "class_balance"]
     from .plots_budget import accuracy_vs_budget  # noqa: PLC0415 - it imports this module
+
     save(accuracy_vs_budget(final, style), out_dir, "accuracy_vs_budget", style)
     written.append("accuracy_vs_budget")
     log.info("wrote %d figures to %s", len(written), out_dir)

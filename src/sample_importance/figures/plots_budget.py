@@ -1,38 +1,57 @@
 """Arazo et al.'s main comparison as a figure: final test accuracy vs budget.
 
 One panel per augmentation (columns) and dataset · model (rows), one line per
-method in the shared method colours, mean over seeds with ± one standard
-deviation as error bars (the spread budget_table.md reports). Reading across
-panels of one row shows the augmentation effect; across lines, the sampling effect.
+method in the shared method colours: mean over seeds with its 95 % Student-t
+interval (analysis/stats.py, the interval budget_table.md reports; drawn cut at
+100 %), n in the legend. Reading across panels of one row shows the augmentation effect; across
+lines, the sampling effect. Methods are shifted a little along x so that their
+intervals do not hide one another.
 """
 
 from __future__ import annotations
 
+import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
-import seaborn as sns
+from matplotlib.lines import Line2D
 
-from .plots import TEXT_WIDTH, Style
+from .plots import INTERVAL, PERCENT, TEXT_WIDTH, Style, _seed_counts, intervals, legend_outside, zoom
 
 
 def accuracy_vs_budget(final: pd.DataFrame, style: Style):
     """Figure of final test accuracy (%) vs budget, from the per-run final table (final.csv)."""
-    d = final.copy()
-    d["final_test_accuracy"] = d["final_test_accuracy"] * 100
-    d["setting"] = d["dataset"] + " · " + d["model"]
-    augmentations = list(dict.fromkeys(d["augmentation"]))
-    budgets = sorted(d["budget"].unique())
-    g = sns.relplot(
-        data=d, x="budget", y="final_test_accuracy", hue="method",
-        hue_order=[m for m in style.order if m in set(d["method"])], palette=style.palette,
-        col="augmentation", col_order=augmentations, row="setting", kind="line", marker="o", markersize=4,
-        errorbar="sd", err_style="bars", err_kws={"capsize": 2, "linewidth": 0.8},
-        height=2.3, aspect=1.2, facet_kws={"sharex": True, "sharey": "row"}, linewidth=1.2,
-    )
-    for ax in g.axes.flat:
-        ax.set_xticks(budgets, [f"{b:g}" for b in budgets])
-    g.set_axis_labels("budget (fraction of full schedule)", "final test accuracy (%)")
-    g.set_titles("{row_name} · {col_name}")
-    g.figure.suptitle("Final test accuracy vs budget (mean ± std over seeds)", y=1.02)
-    sns.move_legend(g, "upper left", bbox_to_anchor=(1.0, 0.9), title="method")
-    g.figure.set_size_inches(min(TEXT_WIDTH, 2.6 * len(augmentations) + 1.2), g.figure.get_size_inches()[1])
-    return g.figure
+    d = final.assign(acc=final["final_test_accuracy"] * 100,
+                     setting=final["dataset"].astype(str) + " · " + final["model"].astype(str))
+    iv = intervals(d, ["setting", "augmentation", "method", "budget"], "acc", bounds=PERCENT)
+    settings, augmentations = list(dict.fromkeys(d["setting"])), list(dict.fromkeys(d["augmentation"]))
+    budgets = np.array(sorted(d["budget"].unique()), dtype=float)
+    methods = style.methods(d["method"])
+    step = np.diff(budgets).min() if len(budgets) > 1 else 0.1
+    dodge = {m: (i - (len(methods) - 1) / 2) * 0.12 * step / max(1, len(methods) - 1) for i, m in enumerate(methods)}
+    fig, axes = plt.subplots(len(settings), len(augmentations), squeeze=False, sharex=True,
+                             figsize=(min(TEXT_WIDTH, 2.6 * len(augmentations) + 0.6), 2.0 * len(settings) + 0.5))
+    for r, setting in enumerate(settings):
+        for c, aug in enumerate(augmentations):
+            ax = axes[r][c]
+            p = iv[(iv["setting"] == setting) & (iv["augmentation"] == aug)]
+            if p.empty:  # no empty panel
+                ax.remove()
+                continue
+            for method in methods:
+                m = p[p["method"] == method].sort_values("budget")
+                if m.empty:
+                    continue
+                ax.errorbar(m["budget"] + dodge[method], m["mean"], yerr=[m["mean"] - m["low"], m["high"] - m["mean"]],
+                            color=style.colour(method), marker="o", ms=3.5, lw=1.1, capsize=2, elinewidth=0.8)
+            zoom(ax, p["low"], p["high"])
+            ax.set_xticks(budgets, [f"{b:g}" for b in budgets])
+            ax.set_title(f"{setting} · {aug}", fontsize=7)
+            ax.set_xlabel("budget (fraction of the full schedule)" if r == len(settings) - 1 else "")
+            ax.set_ylabel("final test accuracy (%)" if c == 0 else "")
+            ax.tick_params(labelsize=6)
+    counts = _seed_counts(d)
+    handles = [Line2D([], [], color=style.colour(m), marker="o", ms=3.5, lw=1.1) for m in methods]
+    legend_outside(fig, handles, [f"{m} ({counts[m]})" for m in methods], title="method (seeds)")
+    fig.suptitle(f"Final test accuracy vs budget, {INTERVAL}", fontsize=8)
+    fig.tight_layout()
+    return fig
