@@ -19,7 +19,6 @@ Run as a pipeline step (the rule `importance_plots`):
 
 from __future__ import annotations
 
-import argparse
 import logging
 from pathlib import Path
 
@@ -373,8 +372,14 @@ def staged_warmup_epochs(draws: pd.DataFrame, dataset: str, method: str) -> int 
     replacement, so the first epoch whose per-class draws differ from epoch 0's is E.
     """
     d = draws[(draws["dataset"] == dataset) & (draws["method"] == method)]
-    seed = d["seed"].min()
-    d = d[(d["seed"] == seed) & (d["model"] == d["model"].iloc[0])].pivot(index="epoch", columns="class_index", values="draws")
+    if d.empty:
+        return None
+    one_run = (d["seed"] == d["seed"].min()) & (d["model"] == d["model"].iloc[0])
+    for column, pick in (("budget", d.get("budget", pd.Series(dtype=float)).max()),
+                         ("augmentation", d["augmentation"].iloc[0] if "augmentation" in d else None)):
+        if column in d:  # one run: several budgets or augmentations would give one epoch twice
+            one_run &= d[column] == pick
+    d = d[one_run].pivot(index="epoch", columns="class_index", values="draws")
     changed = [e for e in d.index if not np.array_equal(d.loc[e].to_numpy(), d.iloc[0].to_numpy())]
     return int(changed[0]) if changed else None
 
@@ -511,31 +516,3 @@ def write_readme(out: str, entries: list[tuple[str, str]], formats=("png", "pdf"
         text.append(f"- `{stem}` ({', '.join(formats)}): {line}")
     with atomic_path(out) as tmp:
         tmp.write_text("\n".join(text) + "\n")
-
-
-def main(argv=None) -> None:
-    p = argparse.ArgumentParser(prog="python -m sample_importance.figures.plots_importance", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest="command", required=True)
-    f = sub.add_parser("figures", help="the importance figures")
-    f.add_argument("--summary", required=True, help="folder of the summary and importance_*.csv tables")
-    f.add_argument("--out", required=True, help="figures folder")
-    f.add_argument("--data", action="append", required=True, metavar="NAME=PATH",
-                   help="a cached dataset (repeat, in config order)")
-    f.add_argument("--staged", action="append", default=[], metavar="METHOD",
-                   help="a method implementation run as warm-up -> continue (repeat)")
-    f.add_argument("records", nargs="*", help="warm-up records.pt files (none: only the methods figure)")
-    r = sub.add_parser("readme", help="figures/README.md from the captions")
-    r.add_argument("--out", required=True)
-    r.add_argument("entries", nargs="+", metavar="STEM=CAPTION", help="CAPTION may be empty")
-    a = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if a.command == "figures":
-        data_paths = dict(item.split("=", 1) for item in a.data)
-        plot_importance(a.summary, a.records, data_paths, a.staged or ["biased"], a.out)
-    else:
-        write_readme(a.out, [tuple(e.split("=", 1)) for e in a.entries])
-
-
-if __name__ == "__main__":
-    main()
