@@ -179,3 +179,29 @@ def test_killed_snakemake_reruns_the_job_and_matches_a_clean_run(tiny_config, di
     aggregate([str(clean)], str(tmp_path / "clean_summary"))
     for name in ("final.csv", "curves.csv"):
         assert without_wall_clock(work / "results" / "summary" / name) == without_wall_clock(tmp_path / "clean_summary" / name)
+
+
+@pytest.mark.slow
+def test_a_failed_job_in_a_grid_prints_its_log_on_the_console(tiny_config, tmp_path):
+    """profiles/default (show-failed-logs: true): the console shows why a job failed, not only where its log is.
+
+    The one diverging run of a tiny grid fails its job; the DivergenceError line that the job wrote to its
+    log (cli.main prints it as "error: ...") must appear in snakemake's own output, and the run leaves
+    no run.json behind.
+    """
+    from tiny import run_snakemake
+
+    config = tiny_config()
+    config["methods"] = {"uniform": {"method": "uniform"}}
+    config["train"].update(lr=1e6)
+    config["output"] = {"results": "results", "figures": "figures"}
+    work = tmp_path / "work"
+    work.mkdir()
+    result = run_snakemake(work, config, "results/summary/final.csv", timeout=300)
+    console = result.stdout + result.stderr
+    assert result.returncode != 0
+    log = next((work / "results" / "logs" / "train").rglob("*.log")).read_text()
+    line = next(line for line in log.splitlines() if line.startswith("error: training diverged"))
+    assert "Fix: lower train.lr" in line
+    assert line in console, console[-3000:]
+    assert not list((work / "results" / "runs").rglob("run.json"))

@@ -1,17 +1,41 @@
-"""Write-then-rename, so a crash never leaves a file that looks complete.
+"""Write-then-rename, so a crash or a full disk never leaves a file that looks complete.
 
 Snakemake takes an existing output as done; a truncated CSV or checkpoint from a
 killed job would poison every later aggregation. Everything the package writes
 goes through `atomic_path`: a temporary name in the same folder (same file
-system, so `os.replace` is atomic), renamed only after the writer returned.
+system, so `os.replace` is atomic), renamed only after the writer returned, and
+deleted when it raised. A full disk (ENOSPC, or EDQUOT on a quota) is reported
+as `DiskFullError`, naming the file, instead of a bare errno deep in pandas or torch.
+
+Tables are written from bytes held in memory, so the writer can return what it
+wrote (rows, sha256) and steps.py records it in run.json, which analysis/aggregate.py
+checks before it trusts a table.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import hashlib
+import io
 import json
 import os
 from pathlib import Path
+
+FULL_DISK = (errno.ENOSPC, errno.EDQUOT)
+
+
+class DiskFullError(OSError):
+    """A write failed for lack of space or quota; the message names the file and the fix."""
+
+    def __init__(self, path: Path, cause: OSError):
+        what = "disk quota exceeded" if cause.errno == errno.EDQUOT else "no space left on device"
+        super().__init__(cause.errno, (
+            f"{what} while writing {path} (its partial temporary file was removed, {path.name} was not written). "
+            f"Fix: free space on the file system of {path.parent} (`df -h {path.parent}`), or point output.results "
+            f"of the config at a larger disk, then rerun the same command: finished files are kept and a run "
+            f"with a checkpoint resumes from it."))
+        self.path = path
 
 
 @contextlib.contextmanager
@@ -23,24 +47,49 @@ def atomic_path(path: str | os.PathLike):
     try:
         yield tmp
         os.replace(tmp, path)
+    except OSError as e:
+        if e.errno in FULL_DISK and not isinstance(e, DiskFullError):
+            raise DiskFullError(path, e) from e
+        raise
     finally:
-        if tmp.exists():
+        with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
 
 
-def write_json(path, obj) -> None:
+def _write_bytes(tmp: Path, data: bytes | memoryview) -> None:
+    """The one place bytes reach the disk (tests replace it to simulate a full disk part-way through)."""
+    with open(tmp, "wb") as f:
+        f.write(data)
+
+
+def write_bytes(path, data: bytes | memoryview) -> str:
+    """Write `data` atomically; returns its sha256 (hex)."""
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+        _write_bytes(tmp, data)
+    return hashlib.sha256(data).hexdigest()
 
 
-def write_csv(path, frame) -> None:
-    """Write a pandas DataFrame; floats keep full precision so reruns compare byte for byte."""
-    with atomic_path(path) as tmp:
-        frame.to_csv(tmp, index=False, float_format="%.10g")
+def write_json(path, obj) -> str:
+    return write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode())
 
 
-def torch_save(path, obj) -> None:
+def csv_bytes(frame) -> bytes:
+    """A DataFrame as CSV; floats keep full precision so reruns compare byte for byte."""
+    return frame.to_csv(index=False, float_format="%.10g", lineterminator="\n").encode()
+
+
+def write_csv(path, frame) -> dict:
+    """Write a pandas DataFrame; returns what run.json records of it: {"rows", "sha256"}."""
+    return {"rows": int(len(frame)), "sha256": write_bytes(path, csv_bytes(frame))}
+
+
+def torch_save(path, obj) -> str:
+    """torch.save through memory: torch's own file writer turns ENOSPC into a RuntimeError without the errno.
+
+    Costs one serialised copy of `obj` in memory while it is written (no second copy: getbuffer).
+    """
     import torch
 
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return write_bytes(path, buffer.getbuffer())

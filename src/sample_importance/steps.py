@@ -7,11 +7,20 @@ wrappers around these. A run's folder holds:
     metrics.csv      one row per evaluation: iteration, examples, lr, losses, test accuracy, wall seconds
     per_class.csv    per-class test accuracy at the end, with train/test counts
     class_draws.csv  per epoch and class, how many examples were drawn
-    run.json         the resolved run spec, seed, versions, device, git commit, times, final numbers
+    run.json         the resolved run spec, seed, versions, device, git commit, times, final numbers,
+                     and under "tables" what each table holds (rows, sha256; for metrics.csv its last
+                     iteration and final test accuracy), which analysis/aggregate.py checks before use
+
+run.json is written last and is the run's completion marker (the file Snakemake and aggregate
+trust); a step that fails part-way (a full disk) removes what it had written, so a folder holds
+either a complete run or no table at all.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import io
 import json
 import logging
 import time
@@ -21,7 +30,7 @@ import numpy as np
 import torch
 
 from .data import datasets as data_mod
-from .atomic import torch_save, write_csv, write_json
+from .atomic import torch_save, write_bytes, write_csv, write_json
 from .training.engine import Trainer
 from .methods import method_class
 from .provenance import device_info, run_hash, git_state, now, versions
@@ -92,14 +101,51 @@ def _run_json(spec: dict, trainer: Trainer, started: str, extra: dict | None = N
     }
 
 
+@contextlib.contextmanager
+def _all_or_nothing(out_dir: Path, names: list[str]):
+    """On any failure while writing `names` (the completion marker last), remove those already written.
+
+    The completion marker of a previous attempt is removed first: it must not vouch for tables
+    that this attempt is about to replace.
+    """
+    (out_dir / names[-1]).unlink(missing_ok=True)
+    try:
+        yield
+    except BaseException:
+        for name in names:
+            (out_dir / name).unlink(missing_ok=True)
+        raise
+
+
+# files of a run folder that aggregate reads besides the run's own tables (written by score steps);
+# analysis/aggregate.py's IMPORTANCE_TABLES lists the same (a test holds them equal)
+IMPORTANCE_TABLES = ("importance/classes.csv", "importance/weights.npy")
+
+
+def _file_record(path: Path) -> dict:
+    """rows (CSV) and sha256 of a file another step wrote, as write_csv returns for the run's own tables."""
+    data = path.read_bytes()
+    record = {"sha256": hashlib.sha256(data).hexdigest()}
+    if path.suffix == ".csv":
+        import pandas as pd
+
+        record["rows"] = int(len(pd.read_csv(io.BytesIO(data))))
+    return record
+
+
 def _write_run(out_dir: Path, spec: dict, trainer: Trainer, started: str, extra: dict | None = None) -> None:
-    """Write the run's tables, then run.json last: its presence means the run is complete."""
+    """Write the run's tables, then run.json last, recording what each table holds."""
     import pandas as pd  # lazy: warm-up and prepare-data jobs never pay its import (~0.2-0.4 s)
 
-    write_csv(out_dir / "metrics.csv", pd.DataFrame(trainer.metrics))
-    write_csv(out_dir / "per_class.csv", pd.DataFrame(trainer.per_class_table()))
-    write_csv(out_dir / "class_draws.csv", pd.DataFrame(trainer.class_draws))
-    write_json(out_dir / "run.json", _run_json(spec, trainer, started, extra))
+    metrics = pd.DataFrame(trainer.metrics)
+    tables = {"metrics.csv": metrics, "per_class.csv": pd.DataFrame(trainer.per_class_table()),
+              "class_draws.csv": pd.DataFrame(trainer.class_draws)}
+    with _all_or_nothing(out_dir, [*tables, "run.json"]):
+        record = {name: write_csv(out_dir / name, frame) for name, frame in tables.items()}
+        record["metrics.csv"].update(last_iteration=int(metrics["iteration"].iloc[-1]),
+                                     final_test_accuracy=float(metrics["test_accuracy"].iloc[-1]))
+        record.update({name: _file_record(out_dir / name) for name in IMPORTANCE_TABLES if (out_dir / name).exists()})
+        write_json(out_dir / "run.json", {**_run_json(spec, trainer, started, extra), "tables": record})
     (out_dir / RESUME_FILE).unlink(missing_ok=True)
 
 
@@ -138,11 +184,12 @@ def warmup(spec: dict, data_path: str, out_dir: str, progress: bool = True) -> T
     _try_resume(trainer, out, spec)
     trainer.run(until_epoch=epochs, on_epoch_end=_resume_callback(out, spec))
     state = trainer.state_dict()
-    torch_save(out / "records.pt", {"records": state["records"], "labels": trainer.labels.cpu(),
-                                    "source_index": trainer.data.train_source_index, "classes": trainer.data.classes,
-                                    "spec": spec})
-    torch_save(out / "checkpoint.pt", {"spec_hash": run_hash(spec), "state": state})
-    write_json(out / "run.json", _run_json(spec, trainer, started, {"warmup_epochs": epochs}))
+    with _all_or_nothing(out, ["records.pt", "checkpoint.pt", "run.json"]):
+        torch_save(out / "records.pt", {"records": state["records"], "labels": trainer.labels.cpu(),
+                                        "source_index": trainer.data.train_source_index, "classes": trainer.data.classes,
+                                        "spec": spec})
+        torch_save(out / "checkpoint.pt", {"spec_hash": run_hash(spec), "state": state})
+        write_json(out / "run.json", _run_json(spec, trainer, started, {"warmup_epochs": epochs}))
     (out / RESUME_FILE).unlink(missing_ok=True)
     return trainer
 
@@ -159,15 +206,16 @@ def score(spec: dict, records_path: str, out_dir: str) -> np.ndarray:
     weights = method.score({k: v[:epochs] for k, v in records.items()}, labels)
     seconds = time.perf_counter() - start
     scores = method.scores
-    _save_npy(out / "weights.npy", weights)
-    _save_npy(out / "scores.npy", scores if scores is not None else weights)
     from .methods.importance import class_table
 
     classes = list(saved.get("classes") or [str(c) for c in range(int(labels.max()) + 1)])
-    write_csv(out / "classes.csv", class_table(weights, labels, classes, scores))
-    write_json(out / "score.json", {"seconds": seconds, "records": str(records_path), "warmup_epochs": epochs,
-                                   "method_params": method.params, "config_hash": run_hash(spec),
-                                   "git": git_state(), "finished": now()})
+    with _all_or_nothing(out, ["weights.npy", "scores.npy", "classes.csv", "score.json"]):
+        _save_npy(out / "weights.npy", weights)
+        _save_npy(out / "scores.npy", scores if scores is not None else weights)
+        write_csv(out / "classes.csv", class_table(weights, labels, classes, scores))
+        write_json(out / "score.json", {"seconds": seconds, "records": str(records_path), "warmup_epochs": epochs,
+                                       "method_params": method.params, "config_hash": run_hash(spec),
+                                       "git": git_state(), "finished": now()})
     return weights
 
 
@@ -202,27 +250,27 @@ def score_checkpoints(spec: dict, data_path: str, warmup_dirs: list[str], out_di
     scoring = {"trainings": len(rows), "epochs": epochs, "steps": steps, "forward_examples": n * len(rows),
                "charged_iterations": round(sum(float(c["charged"]) for c in counters) + n * len(rows) / (3.0 * batch), 6),
                "seconds": sum(float(c["train_seconds"]) for c in counters) + seconds}
-    _save_npy(out / "weights.npy", weights)
-    _save_npy(out / "kept.npy", np.flatnonzero(weights > 0))
-    _save_npy(out / "scores.npy", method.scores)
-    _save_npy(out / "checkpoint_scores.npy", np.stack(rows))
     from .methods.importance import class_table
 
     labels = data.train.y.numpy()
-    write_csv(out / "classes.csv", class_table(weights, labels, list(data.classes), method.scores))
-    write_json(out / "score.json", {"seconds": seconds, "warmups": [str(w) for w in warmup_dirs], "warmup_epochs": epochs,
-                                   "kept": int((weights > 0).sum()), "n_train": n, "scoring": scoring,
-                                   "method_params": method.params, "config_hash": run_hash(spec),
-                                   "git": git_state(), "finished": now()})
+    with _all_or_nothing(out, ["weights.npy", "kept.npy", "scores.npy", "checkpoint_scores.npy", "classes.csv",
+                               "score.json"]):
+        _save_npy(out / "weights.npy", weights)
+        _save_npy(out / "kept.npy", np.flatnonzero(weights > 0))
+        _save_npy(out / "scores.npy", method.scores)
+        _save_npy(out / "checkpoint_scores.npy", np.stack(rows))
+        write_csv(out / "classes.csv", class_table(weights, labels, list(data.classes), method.scores))
+        write_json(out / "score.json", {"seconds": seconds, "warmups": [str(w) for w in warmup_dirs],
+                                       "warmup_epochs": epochs, "kept": int((weights > 0).sum()), "n_train": n,
+                                       "scoring": scoring, "method_params": method.params,
+                                       "config_hash": run_hash(spec), "git": git_state(), "finished": now()})
     return weights
 
 
 def _save_npy(path: Path, array: np.ndarray) -> None:
-    from .atomic import atomic_path
-
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
-            np.save(f, array)
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    write_bytes(path, buffer.getbuffer())
 
 
 def continue_run(spec: dict, data_path: str, warmup_dir: str, importance_dir: str, out_dir: str, progress: bool = True) -> Trainer:

@@ -1,14 +1,19 @@
 """Tidy summary tables over the runs of one config.
 
 Coordinates come from each run's run.json (never parsed from paths). Every
-table carries the git commit and config hash of the runs it summarises.
+table carries the git commit and config hash of the runs it summarises. No table
+is used before it is checked against the run.json that recorded it
+(`checked_runs`): a cut or edited table stops the aggregation, naming the run.
 """
 
 from __future__ import annotations
 
-import argparse
+import hashlib
+import io
 import json
 import logging
+import math
+import shlex
 from pathlib import Path
 
 import numpy as np
@@ -49,25 +54,199 @@ def _coordinates(info: dict) -> dict:
     }
 
 
+# ---- every run folder is checked before any of its numbers reaches a summary table ----
+# run.json is a run's completion marker and records what each table held when the run wrote it
+# (steps._write_run: rows and sha256; for metrics.csv its last iteration and final accuracy).
+
+RUN_TABLES = ("metrics.csv", "per_class.csv", "class_draws.csv")
+IMPORTANCE_TABLES = ("importance/classes.csv", "importance/weights.npy")  # read when present (staged, pruned)
+SHOWN = 10  # folders listed in a message; the rest are counted
+
+
+class RunCheckError(ValueError):
+    """Run folders given to aggregate are incomplete or disagree with their run.json; the message lists them and the fix."""
+
+
+def _listed(items: list[str], indent: str = "  ") -> str:
+    lines = [indent + item for item in items[:SHOWN]]
+    if len(items) > SHOWN:
+        lines.append(f"{indent}... and {len(items) - SHOWN} more")
+    return "\n".join(lines)
+
+
+def _incomplete(d: Path) -> tuple[dict | None, str | None]:
+    """(run.json's content, None) for a complete folder, else (None, what is missing)."""
+    if not d.is_dir():
+        return None, "no such folder"
+    if not (d / "run.json").exists():
+        interrupted = "; resume.pt present: interrupted, a rerun resumes it" if (d / "resume.pt").exists() else ""
+        return None, f"no run.json{interrupted}"
+    try:
+        info = json.loads((d / "run.json").read_text())
+        info["spec"]["run_id"]
+    except (ValueError, KeyError, TypeError):
+        return None, "run.json is not a finished run's record (unreadable, or no spec)"
+    missing = [name for name in RUN_TABLES if not (d / name).exists()]
+    if missing:
+        return None, f"{', '.join(missing)} missing"
+    return info, None
+
+
+def _require_complete(run_dirs: list[Path]) -> list[dict]:
+    """Each folder's run.json; RunCheckError listing every folder that is not a finished run."""
+    infos, missing = [], []
+    for d in run_dirs:
+        info, reason = _incomplete(d)
+        infos.append(info)
+        if reason:
+            missing.append(f"{d} ({reason})")
+    if missing:
+        raise RunCheckError(
+            f"{len(missing)} of {len(run_dirs)} run folders given to aggregate are not finished runs:\n{_listed(missing)}\n"
+            "Build them first, from the workflow's folder: `snakemake --cores N` makes every missing run of the config "
+            "(or name one: `snakemake --cores N <run folder>/run.json`; `python -m sample_importance runs CONFIG` "
+            "lists a config's run folders); then aggregate again.")
+    return infos
+
+
+def _table(d: Path, name: str, record: dict | None, problems: list[str]):
+    """A table parsed from the very bytes checked against its record (None: not a CSV, or unreadable)."""
+    data = (d / name).read_bytes()
+    if record and "sha256" in record and hashlib.sha256(data).hexdigest() != record["sha256"]:
+        problems.append(f"{name}: sha256 differs from run.json's record (the file changed after the run wrote it)")
+    if not name.endswith(".csv"):
+        return None
+    if not data.endswith(b"\n"):
+        problems.append(f"{name}: ends in the middle of a row (no final newline): cut short")
+    try:
+        frame = pd.read_csv(io.BytesIO(data))
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        problems.append(f"{name}: not a readable CSV ({str(e).strip()})")
+        return None
+    if record and "rows" in record and len(frame) != record["rows"]:
+        problems.append(f"{name}: {len(frame)} rows, run.json records {record['rows']}")
+    return frame
+
+
+def _metrics_problems(m: pd.DataFrame, info: dict, record: dict) -> list[str]:
+    """metrics.csv's last row against what run.json says the run ended at: its iterations and final accuracy.
+
+    The record under "tables" is checked when there is one, else run.json's own fields (runs of the
+    former format); when both exist they must agree.
+    """
+    if m.empty or not {"iteration", "test_accuracy"} <= set(m.columns):
+        return ["metrics.csv: no iteration / test_accuracy rows"]
+    last = {"iteration": float(m["iteration"].iloc[-1]), "test accuracy": float(m["test_accuracy"].iloc[-1])}
+    expected = {"iteration": [("tables.metrics.csv.last_iteration", record.get("last_iteration")),
+                              ("iterations", info.get("iterations"))],
+                "test accuracy": [("tables.metrics.csv.final_test_accuracy", record.get("final_test_accuracy")),
+                                  ("final_test_accuracy", info.get("final_test_accuracy"))]}
+    problems = []
+    for what, sources in expected.items():
+        sources = [(where, float(v)) for where, v in sources if v is not None]
+        if len(sources) == 2 and not math.isclose(sources[0][1], sources[1][1], rel_tol=1e-9):
+            problems.append(f"run.json: {sources[0][0]} {sources[0][1]:.10g} but {sources[1][0]} {sources[1][1]:.10g}")
+        if sources and not math.isclose(last[what], sources[0][1], rel_tol=1e-9, abs_tol=1e-12):
+            problems.append(f"metrics.csv: last {what} {last[what]:.10g}, run.json {sources[0][0]} is {sources[0][1]:.10g}")
+    return problems
+
+
+def _verify(d: Path, info: dict) -> tuple[dict[str, pd.DataFrame], list[str]]:
+    """The folder's tables, and what disagrees with run.json (empty: all agree)."""
+    records = info.get("tables") or {}
+    problems: list[str] = []
+    tables = {}
+    for name in (*RUN_TABLES, *IMPORTANCE_TABLES):
+        record = records.get(name)
+        if not (d / name).exists():
+            if record is not None:
+                problems.append(f"{name}: missing, run.json records it")
+            continue
+        if records and record is None:
+            problems.append(f"{name}: not in run.json's record (written after the run)")
+        frame = _table(d, name, record, problems)
+        if frame is not None:
+            tables[name] = frame
+    if "metrics.csv" in tables:
+        problems += _metrics_problems(tables["metrics.csv"], info, records.get("metrics.csv") or {})
+    return tables, problems
+
+
+def _redo(d: Path, info: dict) -> str:
+    """How to make this run again: delete and let Snakemake redo it, or the step's command line."""
+    spec, run_id = info["spec"], str(info["spec"]["run_id"])
+    data = "<the dataset's cached .pt in results/data>"
+    depth = len(run_id.split("/")) + 2  # grid.run_dir: <results>/runs/<method>/<run_id>
+    if d.as_posix().endswith(f"/runs/{spec['method']}/{run_id}") and len(d.parents) > depth - 1:
+        try:
+            from ..provenance import dataset_hash
+
+            results = d.parents[depth - 1]
+            data = shlex.quote(str(results / "data" / f"{spec['dataset']}-{dataset_hash(spec['dataset_spec'])}.pt"))
+        except (KeyError, OSError, ValueError):
+            pass
+    folder = shlex.quote(str(d))
+    if info.get("warmup_dir"):
+        step = (f"continue --spec @{folder}/run.json --data {data} --warmup {shlex.quote(str(info['warmup_dir']))}"
+                f" --importance {shlex.quote(str(info['importance_dir']))}")
+    else:
+        importance = f" --importance {shlex.quote(str(info['importance_dir']))}" if info.get("importance_dir") else ""
+        step = f"train --spec @{folder}/run.json --data {data}{importance}"
+    return (f"redo: `rm -r {folder}` and rerun snakemake, or, from the workflow's folder and before deleting "
+            f"anything: python -m sample_importance {step} --out {folder}")
+
+
+def checked_runs(run_dirs: list[str]) -> list[tuple[Path, dict, dict[str, pd.DataFrame]]]:
+    """(folder, run.json, tables) of each run, every table checked against run.json.
+
+    Raises RunCheckError, before anything is computed, naming every folder that is not a finished
+    run or whose tables disagree with its run.json, with the check that failed and how to redo it.
+    Runs written before run.json recorded checksums are checked on what it records (iterations,
+    final accuracy) and accepted with a warning.
+    """
+    dirs = [Path(d) for d in run_dirs]
+    infos = _require_complete(dirs)
+    runs, bad, legacy = [], [], []
+    for d, info in zip(dirs, infos):
+        tables, problems = _verify(d, info)
+        if problems:
+            bad.append((d, info, problems))
+        elif "tables" not in info:
+            legacy.append(str(d))
+        runs.append((d, info, tables))
+    if bad:
+        blocks = [f"{d}:\n" + "\n".join(f"  {p}" for p in problems) + f"\n  {_redo(d, info)}"
+                  for d, info, problems in bad[:SHOWN]]
+        more = f"\n... and {len(bad) - SHOWN} more" if len(bad) > SHOWN else ""
+        raise RunCheckError(f"refusing to aggregate: {len(bad)} of {len(dirs)} run folders disagree with their run.json "
+                            f"(a table was cut short or edited after the run wrote it)\n" + "\n".join(blocks) + more)
+    if legacy:
+        log.warning("%d of %d runs were written before run.json recorded table checksums (e.g. %s): only their last "
+                    "iteration and final accuracy were checked against run.json, an edit elsewhere in their tables "
+                    "would go unnoticed; rerun them (delete the folders, rerun snakemake) to have them checked in full",
+                    len(legacy), len(dirs), legacy[0])
+    return runs
+
+
 def load_runs(run_dirs: list[str]) -> dict[str, pd.DataFrame]:
+    """The runs' tables, each checked against its run.json first (`checked_runs`): a bad run raises RunCheckError."""
     curves, finals, per_class, draws, balance, jobs, costs = [], [], [], [], [], [], []
     commits, dirty = set(), []
-    for d in map(Path, run_dirs):
-        info = json.loads((d / "run.json").read_text())
+    for d, info, tables in checked_runs(run_dirs):
         coords = _coordinates(info)
         commits.add(info["git"]["commit"])
         if info["git"].get("dirty"):
             dirty.append(str(d))
-        m = pd.read_csv(d / "metrics.csv")
+        m = tables["metrics.csv"]
         run_job_list, warm_end = run_jobs(info, m)
         jobs.extend(run_job_list)
         started = 1 if warm_end is None else np.where(m["iteration"] <= warm_end, 1, STAGED_JOBS)
         m = m.assign(jobs_started=started, **coords)
         curves.append(m)
         costs.append({**coords, **scoring_cost(info)})
-        pc = pd.read_csv(d / "per_class.csv").assign(**coords)
+        pc = tables["per_class.csv"].assign(**coords)
         per_class.append(pc)
-        dr = pd.read_csv(d / "class_draws.csv").assign(**coords)
+        dr = tables["class_draws.csv"].assign(**coords)
         draws.append(dr)
         finals.append({
             **coords, **_data_columns(info["spec"]), "jobs": int(np.max(started)),
@@ -80,9 +259,8 @@ def load_runs(run_dirs: list[str]) -> dict[str, pd.DataFrame]:
             "examples_backpropagated": int(m["examples_backpropagated"].iloc[-1]),
             "wall_seconds": m["wall_seconds"].iloc[-1],
         })
-        classes = d / "importance" / "classes.csv"
-        if classes.exists():
-            balance.append(pd.read_csv(classes).assign(**coords))
+        if "importance/classes.csv" in tables:
+            balance.append(tables["importance/classes.csv"].assign(**coords))
         finals[-1].update(_sampling_columns(d, info))
     if len(commits) > 1:  # a run id changes only when RESULTS_VERSION says the numbers changed
         log.warning("these %d runs were made by %d git commits (%s): compare them only if no change between "
@@ -160,19 +338,3 @@ def aggregate(run_dirs: list[str], out_dir: str,
         write_csv(Path(out_dir) / f"{name}.csv", frame)
     log.info("aggregated %d runs into %s", len(run_dirs), out_dir)
     return tables
-
-
-def main(argv=None) -> None:
-    """`python -m sample_importance.analysis.aggregate --out DIR [--target-fraction F] RUN_DIR ...` (rule aggregate)."""
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--out", required=True)
-    p.add_argument("--target-fraction", type=float, default=speedup_mod.DEFAULT_TARGET_FRACTION,
-                   help="speedup target = this x uniform's final accuracy at the full budget (analysis.speedup_target_fraction)")
-    p.add_argument("runs", nargs="+")
-    a = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    aggregate(a.runs, a.out, a.target_fraction)
-
-
-if __name__ == "__main__":
-    main()
