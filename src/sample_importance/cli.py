@@ -1,18 +1,31 @@
 """Command line: one sub-command per pipeline step, so each runs by hand as it runs in a rule.
 
-    python -m sample_importance check-config config.yaml
-    python -m sample_importance runs config.yaml            # list the runs a config implies
+Look around:
+    python -m sample_importance check-config config.yaml [extra.yaml ...]   # merged in order, as --configfile A B
+    python -m sample_importance runs config.yaml                           # the run folders a config implies
+    python -m sample_importance spec config.yaml RUN_FOLDER_OR_ID > spec.json   # one run's spec (+ how to start it)
+    python -m sample_importance methods
+
+Train (what the rules prepare_data, train, warmup, score, continue, score_checkpoints, train_pruned run):
     python -m sample_importance prepare-data --name digits --spec '{"source": "digits"}' --out results/data/digits-<hash>.pt
-    python -m sample_importance train    --spec @RUN/run.json --data results/data/digits-<hash>.pt --out DIR
-    python -m sample_importance warmup   --spec @warmup.json --data ... --out DIR/warmup
-    python -m sample_importance score    --spec @run.json --records DIR/warmup/records.pt --out DIR/importance
-    python -m sample_importance continue --spec @run.json --data ... --warmup ... --importance ... --out DIR
-    python -m sample_importance score-checkpoints --spec @run.json --data ... --out DIR/importance WARMUP [WARMUP ...]
-    python -m sample_importance train    --spec @run.json --data ... --importance DIR/importance --out DIR
-                                         # el2n_prune: fresh run on the kept subset (without --importance it
-                                         # runs its scoring trainings in the same process)
-    python -m sample_importance aggregate --out results/summary RUN_DIR [RUN_DIR ...]
+    python -m sample_importance train    --spec @spec.json --data results/data/digits-<hash>.pt --out RUN_FOLDER
+    python -m sample_importance warmup   --spec @warmup.json --data ... --out WARMUP_FOLDER
+    python -m sample_importance score    --spec @spec.json --records WARMUP_FOLDER/records.pt --out RUN_FOLDER/importance
+    python -m sample_importance continue --spec @spec.json --data ... --warmup WARMUP_FOLDER --importance ... --out RUN_FOLDER
+    python -m sample_importance score-checkpoints --spec @spec.json --data ... --out RUN_FOLDER/importance WARMUP [...]
+    python -m sample_importance train    --spec @spec.json --data ... --importance RUN_FOLDER/importance --out RUN_FOLDER
+                                         # el2n_prune: a fresh run on the kept subset (without --importance
+                                         # it runs its scoring trainings in the same process)
+    --spec also takes a finished run's run.json (@RUN_FOLDER/run.json): the same run again.
+
+Analyse (rules aggregate, claims, plots, importance_tables, importance_plots, figures_readme):
+    python -m sample_importance aggregate --out results/summary [--target-fraction 0.98] RUN_FOLDER [...]
+    python -m sample_importance claims --summary results/summary
     python -m sample_importance plot --summary results/summary --out figures
+    python -m sample_importance importance-tables --out results/summary [--scoring biased:one_minus_p:0.5] WARMUP/records.pt [...]
+    python -m sample_importance importance-plots --summary results/summary --out figures --data digits=results/data/digits-<hash>.pt \\
+        [--staged biased] WARMUP/records.pt [...]
+    python -m sample_importance figures-readme --out figures/README.md STEM=CAPTION.rst [...]
 
 Imports are lazy so that start-up stays small for the steps that do not train.
 """
@@ -26,6 +39,12 @@ import os
 import sys
 from pathlib import Path
 
+log = logging.getLogger("sample_importance")
+
+METHODS_DOC = "Each method against its authors' code: docs/methods.md"
+TRAINING = ("prepare-data", "train", "warmup", "continue", "score-checkpoints")
+STEPS = (*TRAINING, "score")  # jobs whose outputs are all written (atomically) when the function returns
+
 
 def _spec(text: str) -> dict:
     """A run spec given inline or as @path: a spec, or a finished run's run.json (its "spec", to redo it)."""
@@ -35,17 +54,21 @@ def _spec(text: str) -> dict:
     return obj["spec"] if isinstance(obj.get("spec"), dict) else obj
 
 
-def _config(path: str) -> dict:
-    from .config import load_config, validate
+def _config(paths: list[str]) -> dict:
+    """The config files merged in order and validated: the one check the Snakefile runs too."""
+    from .config import check_config
 
-    return validate(load_config(path))
+    return check_config(paths)
+
+
+# ----------------------------------------------------------------------------- look around
 
 
 def cmd_check_config(a) -> None:
     from .grid import expand
 
     grid = expand(_config(a.config))
-    print(f"{a.config}: valid; {len(grid.runs)} runs, {len(grid.warmups)} warm-ups")
+    print(f"{' + '.join(a.config)}: valid; {len(grid.runs)} runs, {len(grid.warmups)} warm-ups")
 
 
 def cmd_runs(a) -> None:
@@ -56,6 +79,54 @@ def cmd_runs(a) -> None:
         print(grid.run_dir(run_id))
 
 
+def cmd_spec(a) -> None:
+    """Print one run's spec as JSON (stdout) and the commands that make it by hand (log, stderr)."""
+    from .grid import expand
+
+    grid = expand(_config(a.config))
+    kind, run_id = find_run(grid, a.run)
+    spec = grid.runs[run_id] if kind == "run" else grid.warmups[run_id]
+    print(json.dumps(spec, indent=2, sort_keys=True))
+    folder = grid.run_dir(run_id) if kind == "run" else grid.warmup_dir(run_id)
+    for line in start_commands(grid, spec, folder, kind):
+        log.info("%s", line)
+
+
+def find_run(grid, text: str) -> tuple[str, str]:
+    """("run" | "warm-up", id) named by `text`: an id, a folder (or a file in it), or a unique part of one."""
+    from .config import ConfigError
+
+    wanted = text.rstrip("/")
+    if Path(wanted).name in ("run.json", "metrics.csv", "checkpoint.pt", "records.pt"):
+        wanted = str(Path(wanted).parent)
+    folders = {**{i: ("run", grid.run_dir(i)) for i in grid.runs}, **{i: ("warm-up", grid.warmup_dir(i)) for i in grid.warmups}}
+    exact = [i for i, (_, f) in folders.items() if wanted in (i, f) or wanted.endswith(f"/{i}")]
+    found = exact or [i for i, (_, f) in folders.items() if wanted in f]
+    if len(found) == 1:
+        return folders[found[0]][0], found[0]
+    if not found:
+        raise ConfigError(f"{text!r} is not a run or warm-up of this config. "
+                          "Fix: pick a folder that `runs CONFIG` lists (or a part of it that only one has).")
+    shown = "\n  ".join(folders[i][1] for i in found[:5]) + ("\n  ..." if len(found) > 5 else "")
+    raise ConfigError(f"{text!r} names {len(found)} runs:\n  {shown}\nFix: give more of the folder name.")
+
+
+def start_commands(grid, spec: dict, folder: str, kind: str) -> list[str]:
+    """How to make this run by hand, after saving the printed spec as spec.json (the cache as common.smk names it)."""
+    import shlex
+
+    from .provenance import dataset_hash
+
+    data = f"{grid.results}/data/{spec['dataset']}-{dataset_hash(spec['dataset_spec'])}.pt"
+    step = "warmup" if kind == "warm-up" else "train"
+    lines = [f"{kind} {spec['run_id']}: to make it by hand, save the JSON printed as spec.json and run"]
+    if not Path(data).exists():
+        dataset = shlex.quote(json.dumps(spec["dataset_spec"], sort_keys=True))
+        lines.append(f"  python -m sample_importance prepare-data --name {spec['dataset']} --spec {dataset} --out {shlex.quote(data)}")
+    lines.append(f"  python -m sample_importance {step} --spec @spec.json --data {shlex.quote(data)} --out {shlex.quote(folder)}")
+    return lines
+
+
 def cmd_methods(a) -> None:
     from .methods import method_class, names
 
@@ -63,6 +134,10 @@ def cmd_methods(a) -> None:
         cls = method_class(name)
         doc = (cls.__module__ and sys.modules[cls.__module__].__doc__ or "").strip().splitlines()[0]
         print(f"{name:20s} {json.dumps(cls.defaults)}\n{'':20s} {doc}")
+    print(f"\n{METHODS_DOC}")
+
+
+# ----------------------------------------------------------------------------- training steps
 
 
 def cmd_prepare_data(a) -> None:
@@ -78,22 +153,53 @@ def _threads(a, spec: dict) -> dict:
     return spec
 
 
+def report_run(out: str) -> None:
+    """The last line of a run: its final test accuracy and where it lies (read back from the run.json written)."""
+    info = json.loads((Path(out) / "run.json").read_text())
+    what = f"warm-up ({info['warmup_epochs']} epochs)" if "warmup_epochs" in info else "run"
+    log.info("%s done: final test accuracy %.4f after %d of %d iterations; outputs in %s",
+             what, info["final_test_accuracy"], info["iterations"], info["total_steps"], out)
+
+
 def cmd_train(a) -> None:
     from .steps import train
 
     train(_threads(a, _spec(a.spec)), a.data, a.out, progress=not a.no_progress, importance_dir=a.importance)
+    report_run(a.out)
 
 
 def cmd_warmup(a) -> None:
     from .steps import warmup
 
     warmup(_threads(a, _spec(a.spec)), a.data, a.out, progress=not a.no_progress)
+    report_run(a.out)
+
+
+def cmd_continue(a) -> None:
+    from .steps import continue_run
+
+    continue_run(_threads(a, _spec(a.spec)), a.data, a.warmup, a.importance, a.out, progress=not a.no_progress)
+    report_run(a.out)
 
 
 def cmd_score(a) -> None:
     from .steps import score
 
-    score(_spec(a.spec), a.records, a.out)
+    weights = score(_spec(a.spec), a.records, a.out)
+    report_score(a.records, a.out, weights)
+
+
+def report_score(records: str, out: str, weights) -> None:
+    """What the score step did: which records, metric and smoothing, how many samples, how flat the result."""
+    from .methods.importance import sampling_flatness
+
+    info = json.loads((Path(out) / "score.json").read_text())
+    params = info.get("method_params", {})
+    flat = sampling_flatness(weights)
+    log.info("scored %d samples from %s (warm-up epochs 1-%s): metric %s, smoothing %s; sampling max/min %.3g, "
+             "effective sample size %.2f N, top 10 %% of samples hold %.0f %% of the draws; weights in %s",
+             len(weights), records, info.get("warmup_epochs"), params.get("metric", "-"), params.get("smoothing", "-"),
+             flat["max_min_ratio"], flat["ess_fraction"], 100 * flat["top10_share"], out)
 
 
 def cmd_score_checkpoints(a) -> None:
@@ -102,16 +208,19 @@ def cmd_score_checkpoints(a) -> None:
     score_checkpoints(_spec(a.spec), a.data, a.warmups, a.out)
 
 
-def cmd_continue(a) -> None:
-    from .steps import continue_run
-
-    continue_run(_threads(a, _spec(a.spec)), a.data, a.warmup, a.importance, a.out, progress=not a.no_progress)
+# ----------------------------------------------------------------------------- analysis steps
 
 
 def cmd_aggregate(a) -> None:
     from .analysis.aggregate import aggregate
 
-    aggregate(a.runs, a.out)
+    aggregate(a.runs, a.out, *([] if a.target_fraction is None else [a.target_fraction]))
+
+
+def cmd_claims(a) -> None:
+    from .analysis.claims import write_claims
+
+    write_claims(a.summary, a.out)
 
 
 def cmd_plot(a) -> None:
@@ -120,74 +229,183 @@ def cmd_plot(a) -> None:
     plot_all(a.summary, a.out)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m sample_importance", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("-q", "--quiet", action="store_true", help="log warnings only")
-    sub = p.add_subparsers(dest="command", required=True)
+def cmd_importance_tables(a) -> None:
+    from .analysis.importance_analysis import Scoring, write_tables
+
+    write_tables(a.records, a.out, a.k, [Scoring.parse(x) for x in a.scoring])
+
+
+def cmd_importance_plots(a) -> None:
+    from .figures.plots_importance import plot_importance
+
+    plot_importance(a.summary, a.records, dict(_pairs(a.data, "--data")), a.staged or ["biased"], a.out)
+
+
+def cmd_figures_readme(a) -> None:
+    from .figures.plots_importance import write_readme
+
+    write_readme(a.out, _pairs(a.entries, "STEM=CAPTION"))
+
+
+def _pairs(items: list[str], what: str) -> list[tuple[str, str]]:
+    bad = [item for item in items if "=" not in item]
+    if bad:
+        raise SystemExit(f"error: {what} wants NAME=VALUE, got {bad[0]!r}")
+    return [tuple(item.split("=", 1)) for item in items]
+
+
+# ----------------------------------------------------------------------------- parser
+
+
+class _Version(argparse.Action):
+    """--version: the package's version and, when it runs from a git checkout, the commit (asked only here)."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help="print the version (and git commit) and exit")
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"{parser.prog} {version()}")
+        parser.exit()
+
+
+def version() -> str:
+    import subprocess
+    from importlib import metadata
+
+    try:
+        text = metadata.version("sample-importance")
+    except metadata.PackageNotFoundError:
+        text = "(not installed)"
+    try:
+        here = Path(__file__).resolve().parent
+        commit = subprocess.run(["git", "-C", str(here), "rev-parse", "--short", "HEAD"],
+                                capture_output=True, text=True, timeout=5)
+        if commit.returncode == 0:
+            text += f" (git {commit.stdout.strip()})"
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return text
+
+
+def _run_options(sp, spec_help: str = "run spec as JSON or @file: see `spec`, or a finished run's run.json") -> None:
+    sp.add_argument("--spec", required=True, help=spec_help)
+    sp.add_argument("--data", required=True, help="cached dataset (.pt) written by prepare-data")
+    sp.add_argument("--out", required=True, help="output folder (written atomically, run.json last)")
+    sp.add_argument("--no-progress", action="store_true", help="no progress bar (rules' logs)")
+    sp.add_argument("--threads", type=int, default=0, help="CPU threads (overrides train.threads; Snakemake passes the job's)")
+
+
+def build_parser(prog: str = "python -m sample_importance") -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action=_Version)
+    p.add_argument("-q", "--quiet", action="store_true", help="log warnings only (default: progress on stderr)")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                         help="the step to run; `COMMAND -h` lists its options")
 
     def add(name, func, help_):
-        sp = sub.add_parser(name, help=help_)
+        sp = sub.add_parser(name, help=help_, description=help_)
         sp.set_defaults(func=func)
         return sp
 
-    add("check-config", cmd_check_config, "validate a config and count its runs").add_argument("config")
-    add("runs", cmd_runs, "list the run folders a config implies").add_argument("config")
+    config_help = "config files, merged in order as by --configfile A B"
+    add("check-config", cmd_check_config, "validate config files and count their runs").add_argument(
+        "config", nargs="+", help=config_help)
+    add("runs", cmd_runs, "list the run folders a config implies").add_argument("config", nargs="+", help=config_help)
+    sp = add("spec", cmd_spec, "print one run's spec as JSON (start it by hand with train --spec @file)")
+    sp.add_argument("config", nargs="+", help=config_help)
+    sp.add_argument("run", metavar="RUN_FOLDER_OR_ID",
+                    help="a run or warm-up folder (as `runs` lists it), its id, or a part of it only one has")
     add("methods", cmd_methods, "list the methods and their parameters")
+
     sp = add("prepare-data", cmd_prepare_data, "read a dataset variant and cache it as tensors")
-    sp.add_argument("--name", required=True)
+    sp.add_argument("--name", required=True, help="dataset name (its key under `datasets:` in the config)")
     sp.add_argument("--spec", required=True, help="dataset settings as JSON or @file")
-    sp.add_argument("--out", required=True)
-    for name, func, help_ in (("train", cmd_train, "one whole run"), ("warmup", cmd_warmup, "warm-up epochs of a staged method"),
-                              ("continue", cmd_continue, "continue a warm-up with scored weights")):
-        sp = add(name, func, help_)
-        sp.add_argument("--spec", required=True, help="run spec as JSON or @file (see `runs`)")
-        sp.add_argument("--data", required=True, help="cached dataset (.pt)")
-        sp.add_argument("--out", required=True, help="output folder")
-        sp.add_argument("--no-progress", action="store_true")
-        sp.add_argument("--threads", type=int, default=0, help="CPU threads (overrides train.threads; Snakemake passes the job's)")
-        if name == "continue":
-            sp.add_argument("--warmup", required=True, help="warm-up folder (checkpoint.pt)")
-            sp.add_argument("--importance", required=True, help="score folder (weights.npy)")
-        if name == "train":
-            sp.add_argument("--importance", default=None,
-                            help="static pruning (el2n_prune): score folder of score-checkpoints (weights.npy)")
-    sp = add("score", cmd_score, "importance weights from warm-up records")
-    sp.add_argument("--spec", required=True)
-    sp.add_argument("--records", required=True)
-    sp.add_argument("--out", required=True)
+    sp.add_argument("--out", required=True, help="cache file (.pt)")
+    sp = add("train", cmd_train, "one whole run (a staged method's warm-up, score and continuation in one process)")
+    _run_options(sp)
+    sp.add_argument("--importance", default=None,
+                    help="static pruning (el2n_prune): score folder of score-checkpoints (weights.npy)")
+    _run_options(add("warmup", cmd_warmup, "the warm-up epochs of a staged method: checkpoint and records"),
+                 "warm-up spec as JSON or @file (see `spec`)")
+    sp = add("score", cmd_score, "importance weights of a staged method from warm-up records")
+    sp.add_argument("--spec", required=True, help="the run's spec as JSON or @file (its method and parameters)")
+    sp.add_argument("--records", required=True, help="a warm-up's records.pt")
+    sp.add_argument("--out", required=True, help="score folder (weights.npy, scores.npy, classes.csv, score.json)")
+    sp = add("continue", cmd_continue, "continue a warm-up, drawing samples by the scored weights")
+    _run_options(sp)
+    sp.add_argument("--warmup", required=True, help="warm-up folder (checkpoint.pt)")
+    sp.add_argument("--importance", required=True, help="score folder (weights.npy)")
     sp = add("score-checkpoints", cmd_score_checkpoints,
              "static pruning (el2n_prune): mean score over warm-up checkpoints, kept subset")
     sp.add_argument("--spec", required=True, help="the pruned run's spec as JSON or @file")
     sp.add_argument("--data", required=True, help="cached dataset (.pt)")
     sp.add_argument("--out", required=True, help="score folder")
     sp.add_argument("warmups", nargs="+", help="warm-up folders (checkpoint.pt, run.json), one per score seed")
+
     sp = add("aggregate", cmd_aggregate, "tidy summary tables from run folders")
-    sp.add_argument("--out", required=True)
-    sp.add_argument("runs", nargs="+")
+    sp.add_argument("--out", required=True, help="summary folder")
+    sp.add_argument("--target-fraction", type=float, default=None,
+                    help="speedup target = this x uniform's final accuracy at the full budget "
+                         "(config analysis.speedup_target_fraction; default 0.98)")
+    sp.add_argument("runs", nargs="+", help="run folders (run.json, metrics.csv, ...)")
+    sp = add("claims", cmd_claims, "the papers' claims tested on the summary tables (claims.csv, claims.md)")
+    sp.add_argument("--summary", required=True, help="folder of the summary tables (aggregate, importance-tables)")
+    sp.add_argument("--out", default=None, help="where claims.csv and claims.md go (default: --summary)")
     sp = add("plot", cmd_plot, "figures from the summary tables")
-    sp.add_argument("--summary", required=True)
-    sp.add_argument("--out", required=True)
+    sp.add_argument("--summary", required=True, help="folder of the summary tables")
+    sp.add_argument("--out", required=True, help="figures folder")
+    sp = add("importance-tables", cmd_importance_tables, "importance_*.csv tables from warm-up records")
+    sp.add_argument("--out", required=True, help="folder of the importance_*.csv tables")
+    sp.add_argument("--k", type=int, default=4, help="easy and hard samples per class")
+    sp.add_argument("--scoring", action="append", default=[], metavar="LABEL:METRIC:SMOOTHING",
+                    help="a staged method's metric and smoothing, tabulated in importance_sampling (repeat)")
+    sp.add_argument("records", nargs="+", help="warm-up records.pt files")
+    sp = add("importance-plots", cmd_importance_plots, "the importance figures and the methods figure")
+    sp.add_argument("--summary", required=True, help="folder of the summary and importance_*.csv tables")
+    sp.add_argument("--out", required=True, help="figures folder")
+    sp.add_argument("--data", action="append", required=True, metavar="NAME=PATH",
+                    help="a cached dataset (repeat, in config order)")
+    sp.add_argument("--staged", action="append", default=[], metavar="METHOD",
+                    help="a method implementation run as warm-up -> continue (repeat; default: biased)")
+    sp.add_argument("records", nargs="*", help="warm-up records.pt files (none: only the methods figure)")
+    sp = add("figures-readme", cmd_figures_readme, "figures/README.md: one line per figure from its caption")
+    sp.add_argument("--out", required=True, help="the README file")
+    sp.add_argument("entries", nargs="+", metavar="STEM=CAPTION", help="a figure and its .rst caption (may be empty)")
     return p
 
 
+def _prog() -> str:
+    """`sample-importance` as an installed script, `python -m sample_importance` otherwise."""
+    name = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else ""
+    return "python -m sample_importance" if name in ("", "__main__.py", "-c") or name.endswith(".py") else name
+
+
 def main(argv=None) -> None:
-    args = build_parser().parse_args(argv)
+    args = build_parser(_prog()).parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from .atomic import DiskFullError
     from .config import ConfigError
 
-    expected = [ConfigError]
-    if args.command in ("prepare-data", "train", "warmup", "continue", "score-checkpoints"):
+    expected = [ConfigError, DiskFullError]
+    if args.command in TRAINING:
         from .data.datasets import DataError
         from .training.engine import DivergenceError
 
         expected += [DataError, DivergenceError]
+    if args.command == "aggregate":
+        from .analysis.aggregate import RunCheckError  # names every run folder that is not a finished run
+
+        expected.append(RunCheckError)
     try:
         args.func(args)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `... | head`: the reader left; stop as quietly as a shell tool killed by SIGPIPE
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(141)
     except tuple(expected) as e:  # a known failure: its message says what and how to fix, no traceback needed
         sys.exit(f"error: {e}")
-    if args.command in ("prepare-data", "train", "warmup", "score", "continue", "score-checkpoints"):
+    if args.command in STEPS:
         # Every output is written and closed (atomically) by now; skipping the interpreter's
         # teardown of torch saves about a second per job, which adds up over a grid.
         logging.shutdown()

@@ -4,28 +4,36 @@
 from sample_importance.outputs import claims_files
 
 CLAIMS_FILES = claims_files(RESULTS)
-SPEEDUP_TARGET_FRACTION = config["analysis"]["speedup_target_fraction"]  # schema default 0.98
+SPEEDUP_TARGET_FRACTION = config["analysis"][
+    "speedup_target_fraction"
+]  # schema default 0.98
 
 
 rule aggregate:
     input:
         runs=[f"{GRID.run_dir(r)}/run.json" for r in GRID.runs],
         metrics=[f"{GRID.run_dir(r)}/metrics.csv" for r in GRID.runs],
-        importance=[f"{GRID.run_dir(r)}/importance/classes.csv" for r, s in GRID.runs.items() if s["staged"]],
+        importance=[
+            f"{GRID.run_dir(r)}/importance/classes.csv"
+            for r, s in GRID.runs.items()
+            if s["staged"]
+        ],
     output:
         reported_tables(SUMMARY_FILES),
-    params:
-        runs=lambda wc, input: " ".join(shlex.quote(str(Path(f).parent)) for f in input.runs),
-        out=lambda wc, output: str(Path(output[0]).parent),
-        target=SPEEDUP_TARGET_FRACTION,
-    conda:
-        CONDA_ENV
     log:
         f"{RESULTS}/logs/aggregate.log",
     localrule: True
+    conda:
+        CONDA_ENV
+    params:
+        runs=lambda wc, input: " ".join(
+            shlex.quote(str(Path(f).parent)) for f in input.runs
+        ),
+        out=lambda wc, output: str(Path(output[0]).parent),
+        target=SPEEDUP_TARGET_FRACTION,
     shell:
-        "python -m sample_importance.analysis.aggregate --target-fraction {params.target} --out {params.out}"
-        " {params.runs} 2> {log}"
+        "exec python -m sample_importance aggregate --target-fraction {params.target} --out {params.out:q}"
+        " {params.runs} 2> {log:q}"
 
 
 rule claims:
@@ -35,16 +43,16 @@ rule claims:
         importance=lambda wc: IMPORTANCE_TABLE_FILES,
     output:
         reported_claims(CLAIMS_FILES),
-    params:
-        summary=lambda wc, input: str(Path(input.summary[0]).parent),
-        out=lambda wc, output: str(Path(output[0]).parent),
-    conda:
-        CONDA_ENV
     log:
         f"{RESULTS}/logs/claims.log",
     localrule: True
+    conda:
+        CONDA_ENV
+    params:
+        summary=lambda wc, input: str(Path(input.summary[0]).parent),
+        out=lambda wc, output: str(Path(output[0]).parent),
     shell:
-        "python -m sample_importance.analysis.claims --summary {params.summary} --out {params.out} 2> {log}"
+        "exec python -m sample_importance claims --summary {params.summary:q} --out {params.out:q} 2> {log:q}"
 
 
 rule plots:
@@ -52,13 +60,13 @@ rule plots:
         SUMMARY_FILES,
     output:
         reported_figures(FIGURE_FILES),
-    params:
-        summary=lambda wc, input: str(Path(input[0]).parent),
-        figures=lambda wc, output: str(Path(output[0]).parent),
-    conda:
-        CONDA_ENV
     log:
         f"{RESULTS}/logs/plots.log",
     localrule: True
+    conda:
+        CONDA_ENV
+    params:
+        summary=lambda wc, input: str(Path(input[0]).parent),
+        figures=lambda wc, output: str(Path(output[0]).parent),
     shell:
-        "python -m sample_importance plot --summary {params.summary} --out {params.figures} 2> {log}"
+        "exec python -m sample_importance plot --summary {params.summary:q} --out {params.figures:q} 2> {log:q}"

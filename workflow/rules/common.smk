@@ -1,14 +1,19 @@
 # Config validation, the run grid and helpers shared by the rules.
 import json
+import os
 import re
 import shlex
+import subprocess
 import sys
 from pathlib import Path
+
+from snakemake_interface_executor_plugins.settings import DeploymentMethod
 
 SRC = str(Path(workflow.basedir) / "src")
 sys.path.insert(0, SRC)
 
 from sample_importance.config import ConfigError, check_config, workflow_config_files
+from sample_importance.data.inspect import cache_problem
 from sample_importance.grid import expand
 from sample_importance.outputs import figure_files, summary_files
 from sample_importance.provenance import dataset_hash
@@ -27,12 +32,26 @@ RESULTS, FIGURES = GRID.results, GRID.figures
 FIGURE_FILES = figure_files(config, FIGURES)
 SUMMARY_FILES = summary_files(RESULTS)
 
-# Steps run as `python -m sample_importance` with the package from this checkout. Without
-# --sdm conda, `python` is the interpreter running Snakemake (put first on PATH), so
-# `.venv/bin/snakemake` works without activating the venv; with conda, the env's python.
-_methods = {str(m).lower() for m in getattr(workflow.deployment_settings, "deployment_method", ())}
-_path = "" if any("conda" in m for m in _methods) else f"export PATH={shlex.quote(str(Path(sys.executable).parent))}:$PATH; "
-shell.prefix(f"export PYTHONPATH={shlex.quote(SRC)}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; {_path}")
+# Steps run as `exec python -m sample_importance ...`: exec makes the step the job's process, so a
+# job killed through its shell's PID (Snakemake cancelling it, SLURM's scancel) takes the training
+# with it instead of leaving an orphan that writes outputs after the failure was reported.
+# `python` is the package from this checkout (PYTHONPATH) run by the interpreter running Snakemake,
+# put first on PATH so `.venv/bin/snakemake` works without activating the venv. Not under
+# `--sdm conda`: Snakemake runs `source activate ENV; <prefix><command>`, and this PATH would undo
+# the activation. Snakemake documents no Snakefile-level switch for that (`workflow.use_conda` went
+# with 8.0); `workflow.deployment_settings.deployment_method`, a set of DeploymentMethod, is the
+# stable interface executor plugins read (snakemake-interface-executor-plugins, WorkflowExecutorInterface).
+# A prefix replaces Snakemake's own bash prefix, so its strict mode is restated first.
+_deployment = workflow.deployment_settings  # None only where no job runs
+_conda = _deployment and DeploymentMethod.CONDA in _deployment.deployment_method
+_path = (
+    ""
+    if _conda
+    else f"export PATH={shlex.quote(str(Path(sys.executable).parent))}:$PATH; "
+)
+shell.prefix(
+    f"set -euo pipefail; export PYTHONPATH={shlex.quote(SRC)}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; {_path}"
+)
 CONDA_ENV = "../../envs/pipeline.yaml"
 RES = config["resources"]
 NEVER = "(?!x)x"  # a wildcard constraint that matches nothing (for empty method lists)
@@ -85,7 +104,10 @@ RUN_OUTPUTS = ("metrics.csv", "per_class.csv", "class_draws.csv", "run.json")
 
 
 def run_outputs(method_wildcard):
-    return {name.split(".")[0]: f"{RESULTS}/runs/{method_wildcard}/{{run}}/{name}" for name in RUN_OUTPUTS}
+    return {
+        name.split(".")[0]: f"{RESULTS}/runs/{method_wildcard}/{{run}}/{name}"
+        for name in RUN_OUTPUTS
+    }
 
 
 def training_resources(spec_of):
@@ -103,3 +125,57 @@ def training_resources(spec_of):
 def folder_of(output_file):
     """The run folder a step writes, from one of its declared outputs."""
     return lambda wc, output: str(Path(output[output_file]).parent)
+
+
+# Cached datasets that exist but cannot be read: found at start-up, rebuilt in data.smk's onstart.
+
+
+def prepare_data_command(dataset, out):
+    spec = quoted_json(config["datasets"][dataset])
+    return f"python -m sample_importance prepare-data --name {shlex.quote(dataset)} --spec {spec} --out {shlex.quote(out)}"
+
+
+def unreadable_caches():
+    """{cache path: (dataset, problem)} for the existing caches of this config that cannot be read."""
+    found = {}
+    for dataset in config["datasets"]:
+        path = data_file(dataset)
+        problem = cache_problem(path)
+        if problem:
+            found[path] = (dataset, problem)
+    return found
+
+
+def repair_caches(caches):
+    """Rebuild unreadable caches in place with the prepare-data step, keeping each file's mtime."""
+    for path, (dataset, problem) in caches.items():
+        mtime = os.stat(path).st_mtime_ns
+        log = Path(RESULTS) / "logs" / "prepare_data" / f"{Path(path).stem}.repair.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        print(f"Rebuilding {path}: {problem} (log: {log})", file=sys.stderr)
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(
+                p for p in (SRC, os.environ.get("PYTHONPATH")) if p
+            ),
+        }
+        cmd = [
+            sys.executable,
+            "-m",
+            "sample_importance",
+            "prepare-data",
+            "--name",
+            dataset,
+            "--spec",
+            json.dumps(config["datasets"][dataset], sort_keys=True),
+            "--out",
+            path,
+        ]
+        with open(log, "w") as err:
+            done = subprocess.run(cmd, stderr=err, env=env)
+        if done.returncode != 0 or cache_problem(path):
+            raise WorkflowError(
+                f"could not rebuild {path} ({problem}); see {log}. "
+                f"Fix: delete it and run snakemake again, or run `{prepare_data_command(dataset, path)}`."
+            )
+        os.utime(path, ns=(mtime, mtime))

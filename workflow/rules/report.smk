@@ -37,6 +37,12 @@ def figure_caption(stem):
     return str(REPORT_DIR / REPORT_FIGURES[family][0]) if family else None
 
 
+def for_report(f, caption, category, labels):
+    """Snakemake's report() flag. Called through here: snakefmt takes a line that starts with `report(`
+    for the `report:` directive and then cannot parse its own output."""
+    return report(f, caption=caption, category=category, labels=labels)
+
+
 def reported_figures(files):
     """Mark the PNG of every figure for the report (the PDF is the same figure, kept out of it)."""
     marked = []
@@ -46,17 +52,27 @@ def reported_figures(files):
         if ext != ".png":
             marked.append(f)
             continue
-        caption, category = (f"../report/{REPORT_FIGURES[family][0]}", REPORT_FIGURES[family][1]) if family else (None, "5 Other")
-        marked.append(report(f, caption=caption, category=category, labels={"figure": stem}))
+        caption, category = (
+            (f"../report/{REPORT_FIGURES[family][0]}", REPORT_FIGURES[family][1])
+            if family
+            else (None, "5 Other")
+        )
+        marked.append(for_report(f, caption, category, {"figure": stem}))
     return marked
 
 
 def reported_tables(files, caption="../report/tables.rst", category="6 Tables"):
     """Mark the CSV tables for the report (shown as sortable tables)."""
-    return [report(f, caption=caption, category=category, labels={"table": Path(f).stem}) if f.endswith(".csv") else f
-            for f in files]
+    return [
+        (
+            for_report(f, caption, category, {"table": Path(f).stem})
+            if f.endswith(".csv")
+            else f
+        )
+        for f in files
+    ]
 
 
 def reported_claims(files, caption="../report/claims.rst", category="0 Claims"):
     """The claims table (CSV, shown sortable) and its Markdown rendering, first in the report."""
-    return [report(f, caption=caption, category=category, labels={"table": Path(f).name}) for f in files]
+    return [for_report(f, caption, category, {"table": Path(f).name}) for f in files]

@@ -13,22 +13,23 @@ rule train:
         data=lambda wc: data_file(run_spec(wc)["dataset"]),
     output:
         **run_outputs("{method}"),
-    wildcard_constraints:
-        method=one_of(GRID.online_methods()),
-    params:
-        spec=lambda wc: quoted_json(run_spec(wc)),
-        out=folder_of("run"),
-    conda:
-        CONDA_ENV
     log:
         f"{RESULTS}/logs/train/{{method}}/{{run}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/train/{{method}}/{{run}}.tsv"
+    wildcard_constraints:
+        method=one_of(GRID.online_methods()),
+    conda:
+        CONDA_ENV
     threads: RES["cpus_per_task"]
     resources:
         **training_resources(lambda wc: run_spec(wc)),
+    params:
+        spec=lambda wc: quoted_json(run_spec(wc)),
+        out=folder_of("run"),
     shell:
-        "python -m sample_importance train --spec {params.spec} --data {input.data} --out {params.out} --no-progress --threads {threads} 2> {log}"
+        "exec python -m sample_importance train --spec {params.spec} --data {input.data:q} --out {params.out:q}"
+        " --no-progress --threads {threads} 2> {log:q}"
 
 
 rule warmup:
@@ -38,20 +39,21 @@ rule warmup:
         checkpoint=f"{RESULTS}/warmups/{{warmup}}/checkpoint.pt",
         records=f"{RESULTS}/warmups/{{warmup}}/records.pt",
         run=f"{RESULTS}/warmups/{{warmup}}/run.json",
-    params:
-        spec=lambda wc: quoted_json(warmup_spec(wc)),
-        out=folder_of("run"),
-    conda:
-        CONDA_ENV
     log:
         f"{RESULTS}/logs/warmup/{{warmup}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/warmup/{{warmup}}.tsv"
+    conda:
+        CONDA_ENV
     threads: RES["cpus_per_task"]
     resources:
         **training_resources(lambda wc: warmup_spec(wc)),
+    params:
+        spec=lambda wc: quoted_json(warmup_spec(wc)),
+        out=folder_of("run"),
     shell:
-        "python -m sample_importance warmup --spec {params.spec} --data {input.data} --out {params.out} --no-progress --threads {threads} 2> {log}"
+        "exec python -m sample_importance warmup --spec {params.spec} --data {input.data:q} --out {params.out:q}"
+        " --no-progress --threads {threads} 2> {log:q}"
 
 
 rule score:
@@ -62,20 +64,20 @@ rule score:
         scores=f"{RESULTS}/runs/{{method}}/{{run}}/importance/scores.npy",
         classes=f"{RESULTS}/runs/{{method}}/{{run}}/importance/classes.csv",
         info=f"{RESULTS}/runs/{{method}}/{{run}}/importance/score.json",
-    wildcard_constraints:
-        method=one_of(GRID.staged_methods()),
-    params:
-        spec=lambda wc: quoted_json(run_spec(wc)),
-        out=folder_of("weights"),
-    conda:
-        CONDA_ENV
     log:
         f"{RESULTS}/logs/score/{{method}}/{{run}}.log",
+    wildcard_constraints:
+        method=one_of(GRID.staged_methods()),
+    conda:
+        CONDA_ENV
     resources:
         mem_mb=lambda wc, attempt: scaled(2000, attempt),
         runtime=lambda wc, attempt: scaled(10, attempt),
+    params:
+        spec=lambda wc: quoted_json(run_spec(wc)),
+        out=folder_of("weights"),
     shell:
-        "python -m sample_importance score --spec {params.spec} --records {input.records} --out {params.out} 2> {log}"
+        "exec python -m sample_importance score --spec {params.spec} --records {input.records:q} --out {params.out:q} 2> {log:q}"
 
 
 rule continue:
@@ -86,56 +88,61 @@ rule continue:
         info=f"{RESULTS}/runs/{{method}}/{{run}}/importance/score.json",
     output:
         **run_outputs("{method}"),
+    log:
+        f"{RESULTS}/logs/continue/{{method}}/{{run}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/continue/{{method}}/{{run}}.tsv"
     wildcard_constraints:
         method=one_of(GRID.staged_methods()),
+    conda:
+        CONDA_ENV
+    threads: RES["cpus_per_task"]
+    resources:
+        **training_resources(lambda wc: run_spec(wc)),
     params:
         spec=lambda wc: quoted_json(run_spec(wc)),
         out=folder_of("run"),
         warmup=lambda wc, input: str(Path(input.checkpoint).parent),
         importance=lambda wc, input: str(Path(input.weights).parent),
-    conda:
-        CONDA_ENV
-    log:
-        f"{RESULTS}/logs/continue/{{method}}/{{run}}.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/continue/{{method}}/{{run}}.tsv"
-    threads: RES["cpus_per_task"]
-    resources:
-        **training_resources(lambda wc: run_spec(wc)),
     shell:
-        "python -m sample_importance continue --spec {params.spec} --data {input.data} --warmup {params.warmup}"
-        " --importance {params.importance} --out {params.out} --no-progress --threads {threads} 2> {log}"
+        "exec python -m sample_importance continue --spec {params.spec} --data {input.data:q} --warmup {params.warmup:q}"
+        " --importance {params.importance:q} --out {params.out:q} --no-progress --threads {threads} 2> {log:q}"
 
 
 rule score_checkpoints:
     input:
         data=lambda wc: data_file(run_spec(wc)["dataset"]),
-        checkpoints=lambda wc: [f"{GRID.warmup_dir(w)}/checkpoint.pt" for w in run_spec(wc)["score_warmup_ids"]],
+        checkpoints=lambda wc: [
+            f"{GRID.warmup_dir(w)}/checkpoint.pt"
+            for w in run_spec(wc)["score_warmup_ids"]
+        ],
     output:
         weights=f"{RESULTS}/runs/{{method}}/{{run}}/importance/weights.npy",
         kept=f"{RESULTS}/runs/{{method}}/{{run}}/importance/kept.npy",
         scores=f"{RESULTS}/runs/{{method}}/{{run}}/importance/scores.npy",
         classes=f"{RESULTS}/runs/{{method}}/{{run}}/importance/classes.csv",
         info=f"{RESULTS}/runs/{{method}}/{{run}}/importance/score.json",
-    wildcard_constraints:
-        method=one_of(GRID.pruned_methods()),
-    params:
-        spec=lambda wc: quoted_json(run_spec(wc)),
-        out=folder_of("weights"),
-        warmups=lambda wc, input: " ".join(shlex.quote(str(Path(c).parent)) for c in input.checkpoints),
-    conda:
-        CONDA_ENV
     log:
         f"{RESULTS}/logs/score_checkpoints/{{method}}/{{run}}.log",
+    wildcard_constraints:
+        method=one_of(GRID.pruned_methods()),
+    conda:
+        CONDA_ENV
     threads: RES["cpus_per_task"]
     resources:
+        **({"gpu": 1} if RES["gpu"] else {}),
         mem_mb=lambda wc, attempt: scaled(RES["mem_mb"], attempt),
         runtime=lambda wc, attempt: scaled(10, attempt),
         cpus_per_task=RES["cpus_per_task"],
-        **({"gpu": 1} if RES["gpu"] else {}),
+    params:
+        spec=lambda wc: quoted_json(run_spec(wc)),
+        out=folder_of("weights"),
+        warmups=lambda wc, input: " ".join(
+            shlex.quote(str(Path(c).parent)) for c in input.checkpoints
+        ),
     shell:
-        "python -m sample_importance score-checkpoints --spec {params.spec} --data {input.data} --out {params.out}"
-        " {params.warmups} 2> {log}"
+        "exec python -m sample_importance score-checkpoints --spec {params.spec} --data {input.data:q} --out {params.out:q}"
+        " {params.warmups} 2> {log:q}"
 
 
 rule train_pruned:
@@ -145,21 +152,21 @@ rule train_pruned:
         info=f"{RESULTS}/runs/{{method}}/{{run}}/importance/score.json",
     output:
         **run_outputs("{method}"),
-    wildcard_constraints:
-        method=one_of(GRID.pruned_methods()),
-    params:
-        spec=lambda wc: quoted_json(run_spec(wc)),
-        out=folder_of("run"),
-        importance=lambda wc, input: str(Path(input.weights).parent),
-    conda:
-        CONDA_ENV
     log:
         f"{RESULTS}/logs/train_pruned/{{method}}/{{run}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/train_pruned/{{method}}/{{run}}.tsv"
+    wildcard_constraints:
+        method=one_of(GRID.pruned_methods()),
+    conda:
+        CONDA_ENV
     threads: RES["cpus_per_task"]
     resources:
         **training_resources(lambda wc: run_spec(wc)),
+    params:
+        spec=lambda wc: quoted_json(run_spec(wc)),
+        out=folder_of("run"),
+        importance=lambda wc, input: str(Path(input.weights).parent),
     shell:
-        "python -m sample_importance train --spec {params.spec} --data {input.data} --importance {params.importance}"
-        " --out {params.out} --no-progress --threads {threads} 2> {log}"
+        "exec python -m sample_importance train --spec {params.spec} --data {input.data:q} --importance {params.importance:q}"
+        " --out {params.out:q} --no-progress --threads {threads} 2> {log:q}"

@@ -19,13 +19,12 @@ no training and no extra forward pass:
 
 Run as a pipeline step (the rule `importance_tables`):
 
-    python -m sample_importance.analysis.importance_analysis --out results/summary \
+    python -m sample_importance importance-tables --out results/summary \
         [--scoring biased:one_minus_p:0.5 ...] WARMUP/records.pt [...]
 """
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import logging
 import warnings
@@ -348,20 +347,3 @@ def write_tables(record_paths: list[str], out_dir: str, k: int = 4,
         write_csv(Path(out_dir) / f"{name}.csv", frame)
     log.info("importance tables of %d warm-ups written to %s", len(warmups), out_dir)
     return tables
-
-
-def main(argv=None) -> None:
-    p = argparse.ArgumentParser(prog="python -m sample_importance.analysis.importance_analysis", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", required=True, help="folder of the importance_*.csv tables")
-    p.add_argument("--k", type=int, default=4, help="easy and hard samples per class")
-    p.add_argument("--scoring", action="append", default=[], metavar="LABEL:METRIC:SMOOTHING",
-                   help="a staged method's metric and smoothing, tabulated in importance_sampling (repeat)")
-    p.add_argument("records", nargs="+", help="warm-up records.pt files")
-    a = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    write_tables(a.records, a.out, a.k, [Scoring.parse(x) for x in a.scoring])
-
-
-if __name__ == "__main__":
-    main()

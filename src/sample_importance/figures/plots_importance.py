@@ -12,9 +12,9 @@ Intervals are Student-t 95 % intervals of the mean (analysis/stats.py
 
 Run as a pipeline step (the rule `importance_plots`):
 
-    python -m sample_importance.figures.plots_importance figures --summary results/summary --out figures \\
+    python -m sample_importance importance-plots --summary results/summary --out figures \\
         --data digits=results/data/digits-<hash>.pt [--data ...] --staged biased WARMUP/records.pt [...]
-    python -m sample_importance.figures.plots_importance readme --out figures/README.md STEM=CAPTION.rst [...]
+    python -m sample_importance figures-readme --out figures/README.md STEM=CAPTION.rst [...]
 """
 
 from __future__ import annotations
