@@ -32,4 +32,6 @@ rule all:
         SUMMARY_FILES,
         CLAIMS_FILES,
         IMPORTANCE_FILES,
+        NOISE_FILES,
+        NOISE_FIGURE_FILES,
         FIGURES_README,

@@ -376,7 +376,7 @@ def test_unknown_dataset_source_lists_valid_names(tiny_config, tmp_path):
     config["datasets"]["digits"]["source"] = "mnist"
     message = rejected(config, tmp_path)
     assert "`datasets.digits.source` = 'mnist'" in message
-    assert "use one of digits, cifar10, cifar100, imagefolder" in message
+    assert "use one of digits, cifar10, cifar100, fashion_mnist, svhn, imagefolder" in message
 
 
 def test_unknown_model_lists_valid_names(tiny_config, tmp_path):

@@ -25,6 +25,7 @@ AUGMENTATION_ANY_OF = PROPS["augmentations"]["items"]["anyOf"]
 def registries():
     from sample_importance.data.datasets import SOURCES
     from sample_importance.data.imbalance import KINDS
+    from sample_importance.data.noise import KINDS as NOISE_KINDS
     from sample_importance.methods import REGISTRY
     from sample_importance.methods.importance import METRICS
     from sample_importance.training.augment import names as augmentation_names
@@ -34,6 +35,8 @@ def registries():
     return {
         "datasets.<name>.source": (DATASET["properties"]["source"]["enum"], SOURCES),
         "datasets.<name>.imbalance.kind": (DATASET["properties"]["imbalance"]["properties"]["kind"]["enum"], KINDS),
+        "datasets.<name>.label_noise.kind": (DATASET["properties"]["label_noise"]["properties"]["kind"]["enum"],
+                                             NOISE_KINDS),
         "models[]": (PROPS["models"]["items"]["enum"], MODELS),
         "methods.<label>.method": (METHOD["properties"]["method"]["enum"], list(REGISTRY)),
         "methods.<label>.metric": (METHOD["properties"]["metric"]["enum"], list(METRICS)),

@@ -223,6 +223,18 @@ def cmd_claims(a) -> None:
     write_claims(a.summary, a.out)
 
 
+def cmd_noise_tables(a) -> None:
+    from .analysis.noise import write_tables
+
+    write_tables(a.summary, a.data, a.records, a.out)
+
+
+def cmd_noise_plots(a) -> None:
+    from .figures.plots_noise import plot_noise
+
+    plot_noise(a.summary, a.out)
+
+
 def cmd_plot(a) -> None:
     from .figures.plots import plot_all
 
@@ -351,6 +363,14 @@ def build_parser(prog: str = "python -m sample_importance") -> argparse.Argument
     sp = add("claims", cmd_claims, "the papers' claims tested on the summary tables (claims.csv, claims.md)")
     sp.add_argument("--summary", required=True, help="folder of the summary tables (aggregate, importance-tables)")
     sp.add_argument("--out", default=None, help="where claims.csv and claims.md go (default: --summary)")
+    sp = add("noise-tables", cmd_noise_tables, "noise_*.csv: draws and importance of mislabeled samples (label_noise)")
+    sp.add_argument("--summary", required=True, help="folder of the summary tables (draws.csv)")
+    sp.add_argument("--out", default=None, help="where noise_*.csv go (default: --summary)")
+    sp.add_argument("--data", nargs="+", required=True, help="the config's cached datasets (results/data/*.pt)")
+    sp.add_argument("--records", nargs="*", default=[], help="warm-up records.pt files")
+    sp = add("noise-plots", cmd_noise_plots, "figure of the share of draws on mislabeled samples")
+    sp.add_argument("--summary", required=True, help="folder of the noise tables")
+    sp.add_argument("--out", required=True, help="figures folder")
     sp = add("plot", cmd_plot, "figures from the summary tables")
     sp.add_argument("--summary", required=True, help="folder of the summary tables")
     sp.add_argument("--out", required=True, help="figures folder")

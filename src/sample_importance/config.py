@@ -29,16 +29,20 @@ from pathlib import Path
 import yaml
 
 from .data.imbalance import class_counts, stratified_subset_counts
+from .data.noise import CIFAR10_CLASSES, DIGIT_CLASSES, noisy_counts
 
 SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 PRECISIONS = ("auto", "fp32", "bf16")  # training/engine.py's autocast choices; the schema's enum
 # training sizes per class of the sources whose size is known without reading them
-KNOWN_TRAIN_COUNTS = {"cifar10": [5000] * 10, "cifar100": [500] * 100}
+KNOWN_TRAIN_COUNTS = {"cifar10": [5000] * 10, "cifar100": [500] * 100, "fashion_mnist": [6000] * 10}
 # scikit-learn's digits, all 1,797 images per class: a constant, so checking a config imports no sklearn (1 s)
 DIGITS_CLASS_COUNTS = [178, 182, 177, 183, 181, 182, 181, 179, 174, 180]
 # dataset keys that only act for some sources
-SOURCE_KEYS = {"test_fraction": ("digits",), "download": ("cifar10", "cifar100"),
-               "root": ("cifar10", "cifar100", "imagefolder")}
+TORCHVISION = ("cifar10", "cifar100", "fashion_mnist", "svhn")  # data.datasets.TORCHVISION_SOURCES, without torch
+# where torchvision's classes look under root (data.datasets.TORCHVISION_FILES)
+TORCHVISION_FILES = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python",
+                     "fashion_mnist": "FashionMNIST/raw", "svhn": "train_32x32.mat"}
+SOURCE_KEYS = {"test_fraction": ("digits",), "download": TORCHVISION, "root": (*TORCHVISION, "imagefolder")}
 
 
 class ConfigError(ValueError):
@@ -527,6 +531,7 @@ def _check_dataset(name: str, spec: dict, config: dict) -> list[int] | None:
     counts = None if before is None else class_counts(before, imb["kind"], imb["ratio"], imb["step_fraction"])
     if counts is not None:
         _check_imbalance_effect(field, imb, before, counts)
+        _check_noise_effect(field, spec, counts)
         if config["train"]["batch_size"] > sum(counts):
             _fail("train.batch_size", config["train"]["batch_size"], f"larger than the {sum(counts)} training images "
                   f"of dataset {name!r}", f"use a batch size of at most {sum(counts)}")
@@ -546,6 +551,13 @@ def _check_unused_settings(field: str, spec: dict) -> None:
     if imb["kind"] != "none" and imb["ratio"] == 1:
         _fail(f"{field}.imbalance.ratio", imb["ratio"], f"imbalance kind {imb['kind']} with ratio 1 changes no class",
               "give a ratio above 1 (e.g. 10), or set kind none")
+    noise = spec["label_noise"]
+    if noise["kind"] == "none" and noise["rate"] != 0:
+        _fail(f"{field}.label_noise.rate", noise["rate"], "has no effect with label_noise kind none",
+              "set label_noise.kind to symmetric or asymmetric, or drop the rate")
+    if noise["kind"] != "none" and noise["rate"] == 0:
+        _fail(f"{field}.label_noise.rate", noise["rate"], f"label_noise kind {noise['kind']} with rate 0 changes no label",
+              "give a rate above 0 (e.g. 0.2), or set kind none")
     if imb["kind"] != "step" and imb["step_fraction"] != _default("imbalance", "step_fraction"):
         _fail(f"{field}.imbalance.step_fraction", imb["step_fraction"], f"has no effect with imbalance kind {imb['kind']}",
               "set imbalance.kind to step, or drop step_fraction")
@@ -561,9 +573,9 @@ def _check_source(field: str, spec: dict, models) -> list[int] | None:
             return check_source(root, models).train_counts()
         except DataError as e:
             raise ConfigError(f"config field `{field}.root` = {root!r}: {e}") from None
-    if source in ("cifar10", "cifar100") and not spec["download"]:
-        folder = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}[source]
-        if not os.path.isdir(os.path.join(root, folder)):
+    if source in TORCHVISION and not spec["download"]:
+        folder = TORCHVISION_FILES[source]
+        if not os.path.exists(os.path.join(root, folder)):
             _fail(f"{field}.root", root, f"{folder} is not in this folder and download is false",
                   f"set {field}.download: true (needs network) or point root to the folder holding {folder}")
     return None
@@ -624,6 +636,18 @@ def _check_imbalance_effect(field: str, imb: dict, before: list[int], after: lis
         empty = [c for c, n in enumerate(after) if n == 0]
         _fail(f"{field}.imbalance", imb, f"leaves class index(es) {empty} with zero training samples (counts {after})",
               "lower the ratio or raise train_subset")
+
+
+def _check_noise_effect(field: str, spec: dict, counts: list[int]) -> None:
+    """Label noise must change at least one label (round(rate * n) can be 0 on a small set)."""
+    noise = spec["label_noise"]
+    if noise["kind"] == "none":
+        return
+    names = {"digits": DIGIT_CLASSES, "cifar10": CIFAR10_CLASSES}  # the asymmetric pairs depend on the class names
+    classes = list(names.get(spec["source"], [str(-c) for c in range(1, len(counts) + 1)]))  # else c -> c+1 mod C
+    if noisy_counts(counts, classes, noise["kind"], noise["rate"]) == 0:
+        _fail(f"{field}.label_noise.rate", noise["rate"], f"makes round(rate x samples) = 0 of the {sum(counts)} "
+              "training labels wrong", "raise the rate")
 
 
 def _check_budget_steps(name: str, counts: list[int], config: dict) -> None:

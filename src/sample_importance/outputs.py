@@ -56,3 +56,24 @@ def importance_figure_names(datasets, with_warmups: bool = True) -> list[str]:
 def importance_figure_files(config: dict, figures: str, with_warmups: bool = True) -> list[str]:
     return [f"{figures}/{stem}.{ext}" for stem in importance_figure_names(config["datasets"], with_warmups)
             for ext in FIGURE_FORMATS]
+
+
+# Label noise (analysis/noise.py, figures/plots_noise.py): draws on mislabeled samples, importance of clean vs
+# noisy samples. Only a config with a dataset with label_noise makes them.
+NOISE_TABLES = ("noise_draws", "noise_importance")
+NOISE_FIGURES = ("noise_draw_share",)
+
+
+def has_label_noise(config: dict) -> bool:
+    return any(((spec or {}).get("label_noise") or {}).get("kind", "none") != "none"
+               for spec in config["datasets"].values())
+
+
+def noise_files(config: dict, results: str) -> list[str]:
+    return [f"{results}/summary/{name}.csv" for name in NOISE_TABLES] if has_label_noise(config) else []
+
+
+def noise_figure_files(config: dict, figures: str) -> list[str]:
+    if not has_label_noise(config):
+        return []
+    return [f"{figures}/{stem}.{ext}" for stem in NOISE_FIGURES for ext in FIGURE_FORMATS]

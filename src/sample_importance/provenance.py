@@ -79,8 +79,10 @@ def dataset_hash(dataset_spec: dict) -> str:
     """Hash of what a dataset spec's images and labels are: its settings, and an ImageFolder's content
     (source_identity) in place of its path."""
     source = dataset_spec.get("source")
-    drop = DATA_LOCATION if source in ("cifar10", "cifar100", "imagefolder") else ("download",)
+    drop = DATA_LOCATION if source in ("cifar10", "cifar100", "fashion_mnist", "svhn", "imagefolder") else ("download",)
     settings = {k: v for k, v in dataset_spec.items() if k not in drop}
+    if (settings.get("label_noise") or {}).get("kind", "none") == "none":
+        settings.pop("label_noise", None)  # no noise: the cache names and run ids of before label_noise existed
     if source == "imagefolder":
         settings["content"] = source_identity(dataset_spec)
     return config_hash(settings)

@@ -1,9 +1,11 @@
 # aggregate: tidy tables over all runs of this config; claims: the papers' claims tested on them;
 # plots: the figures. All run locally.
 
-from sample_importance.outputs import claims_files
+from sample_importance.outputs import claims_files, noise_figure_files, noise_files
 
 CLAIMS_FILES = claims_files(RESULTS)
+NOISE_FILES = noise_files(config, RESULTS)  # empty unless a dataset has label_noise
+NOISE_FIGURE_FILES = noise_figure_files(config, FIGURES)
 SPEEDUP_TARGET_FRACTION = config["analysis"][
     "speedup_target_fraction"
 ]  # schema default 0.98
@@ -41,6 +43,7 @@ rule claims:
         summary=SUMMARY_FILES,
         # importance.smk is included after this file: an input function reads its table list when the DAG is built
         importance=lambda wc: IMPORTANCE_TABLE_FILES,
+        noise=NOISE_FILES,
     output:
         reported_claims(CLAIMS_FILES),
     log:
@@ -70,3 +73,43 @@ rule plots:
         figures=lambda wc, output: str(Path(output[0]).parent),
     shell:
         "exec python -m sample_importance plot --summary {params.summary:q} --out {params.figures:q} 2> {log:q}"
+
+
+if NOISE_FILES:
+
+    rule noise_tables:
+        input:
+            summary=SUMMARY_FILES,
+            data=[data_file(d) for d in config["datasets"]],
+            # importance.smk is included after this file: its warm-up list is read when the DAG is built
+            records=lambda wc: WARMUP_RECORDS,
+        output:
+            reported_tables(NOISE_FILES),
+        log:
+            f"{RESULTS}/logs/noise_tables.log",
+        localrule: True
+        conda:
+            CONDA_ENV
+        params:
+            summary=lambda wc, input: str(Path(input.summary[0]).parent),
+            out=lambda wc, output: str(Path(output[0]).parent),
+        shell:
+            "exec python -m sample_importance noise-tables --summary {params.summary:q} --out {params.out:q}"
+            " --data {input.data:q} --records {input.records:q} 2> {log:q}"
+
+    rule noise_plots:
+        input:
+            summary=SUMMARY_FILES,
+            noise=NOISE_FILES,
+        output:
+            reported_figures(NOISE_FIGURE_FILES),
+        log:
+            f"{RESULTS}/logs/noise_plots.log",
+        localrule: True
+        conda:
+            CONDA_ENV
+        params:
+            summary=lambda wc, input: str(Path(input.noise[0]).parent),
+            figures=lambda wc, output: str(Path(output[0]).parent),
+        shell:
+            "exec python -m sample_importance noise-plots --summary {params.summary:q} --out {params.figures:q} 2> {log:q}"

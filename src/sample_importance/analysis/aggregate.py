@@ -41,7 +41,11 @@ def _data_columns(spec: dict) -> dict:
     imbalance = data.pop("imbalance", None) or {}
     kind = imbalance.get("kind", "none")
     ratio = float(imbalance.get("ratio", 1.0)) if kind != "none" else 1.0
+    noise = data.get("label_noise") or {}
+    if noise.get("kind", "none") == "none":  # runs made before label_noise existed have none: same data_source
+        data.pop("label_noise", None)
     return {"imbalance": kind if ratio > 1 else "none", "imbalance_ratio": ratio,
+            "label_noise": noise.get("kind", "none"), "noise_rate": float(noise.get("rate", 0.0)),
             "data_source": json.dumps(data, sort_keys=True)}
 
 

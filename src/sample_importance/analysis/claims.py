@@ -23,14 +23,15 @@ seed (stats.py).
 Where the claims come from: Quercia et al., ICDM 2023 (biased SGD after an
 early warm-up: speed, accuracy, imbalanced data, class balance, model
 dependence); Arazo et al., BMVC 2021 (importance sampling vs uniform and data
-augmentation under a budget).
+augmentation under a budget); Mindermann et al., ICML 2022 (RHO-LOSS), whose
+premise is that selecting hard samples selects mislabeled ones: tested on the
+datasets with label_noise (noise_draws.csv of analysis/noise.py).
 
-    python -m sample_importance.analysis.claims --summary results/summary
+    python -m sample_importance claims --summary results/summary
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 import math
 from dataclasses import dataclass, field
@@ -52,7 +53,7 @@ BASE_AUGMENTATIONS = ("standard", "crop", "none")  # the "standard augmentation"
 ARAZO_SHORT_BUDGET = 0.3
 MIN_HEAD_TAIL_RATIO = 2.0  # a dataset is imbalanced for the class-balance claim when n_head >= 2 n_tail
 COLUMNS = ["paper", "claim", "scope", "test", "effect", "low", "high", "p", "p_corrected", "n", "verdict", "why"]
-QUERCIA, ARAZO = "Quercia et al. 2023", "Arazo et al. 2021"
+QUERCIA, ARAZO, MINDERMANN = "Quercia et al. 2023", "Arazo et al. 2021", "Mindermann et al. 2022"
 
 SPEED = "biased converges on par with or faster than uniform, in iterations (speedup >= 1)"
 ACCURACY = "biased reaches a higher test accuracy than uniform"
@@ -63,6 +64,9 @@ MODEL = "importance is model dependent: rank correlation across models is below 
 NO_GAIN = "under a budget, importance sampling gives no consistent gain over uniform"
 AUG_GAIN = "augmentation gains more than importance sampling at the same budget"
 AUG_30 = "uniform with the right augmentation at 30 % of the budget reaches or beats standard augmentation at 100 %"
+NOISE_SHARE = ("biased sampling amplifies label noise: mislabeled samples take a larger share of the draws than of "
+               "the training data")
+NOISE_ACCURACY = "biased sampling amplifies label noise: on noisy labels it ends below uniform's test accuracy"
 
 
 @dataclass
@@ -356,6 +360,43 @@ def _short_budget_row(cells: pd.DataFrame, base: str, aug: str, d: str, m: str) 
                        kind="on_par")
 
 
+# --------------------------------------------------------------------------- label noise (Mindermann et al.)
+
+
+def noise_claims(noise_draws: pd.DataFrame | None, final: pd.DataFrame) -> list[Row]:
+    """Per noisy dataset/model/augmentation/budget and non-uniform method: (a) the share of all the run's draws on
+    mislabeled samples - their share of the data, per seed; (b) uniform - method final accuracy, paired by seed."""
+    from .noise import run_shares
+
+    if noise_draws is None or noise_draws.empty:
+        why = "no dataset has label_noise (or its runs recorded no noisy draws)"
+        return [untestable(MINDERMANN, NOISE_SHARE, why), untestable(MINDERMANN, NOISE_ACCURACY, why)]
+    runs = run_shares(noise_draws)
+    shares, accuracy = [], []
+    for key, cells in runs.groupby([*GROUP, "budget"], sort=False):
+        finals = final[(final["dataset"] == key[0]) & (final["model"] == key[1]) & (final["augmentation"] == key[2])
+                       & np.isclose(final["budget"], key[3])]
+        ref = _reference_label(finals)
+        for label in sorted(cells.loc[cells["method_name"] != REFERENCE, "method"].unique()):
+            scope = _scope(*key[:3], label, float(key[3]))
+            m = cells[cells["method"] == label].set_index("seed")
+            shares.append(_paired_row(MINDERMANN, NOISE_SHARE, scope, "paired t-test over seeds: share of the run's "
+                                      "draws on mislabeled samples - their share of the training split",
+                                      m["draw_share"], m["data_share"],
+                                      why=f"data share {m['data_share'].iloc[0]:.4f}, mean draw share "
+                                          f"{m['draw_share'].mean():.4f}"))
+            if ref is None:
+                accuracy.append(untestable(MINDERMANN, NOISE_ACCURACY, "no uniform runs in this cell", scope))
+                continue
+            accuracy.append(_paired_row(MINDERMANN, NOISE_ACCURACY, scope, "paired t-test over seeds, final test "
+                                        "accuracy uniform - method (on the noisy dataset)",
+                                        _seeds(finals[finals["method"] == ref]), _seeds(finals[finals["method"] == label])))
+    if not shares:
+        why = "no method other than uniform on the noisy datasets"
+        return [untestable(MINDERMANN, NOISE_SHARE, why), untestable(MINDERMANN, NOISE_ACCURACY, why)]
+    return shares + accuracy
+
+
 # --------------------------------------------------------------------------- verdicts and the table
 
 
@@ -408,12 +449,12 @@ def finish(rows: list[Row]) -> pd.DataFrame:
 
 
 def claims_table(final: pd.DataFrame, speedup: pd.DataFrame | None = None, balance: pd.DataFrame | None = None,
-                 correlation: pd.DataFrame | None = None) -> pd.DataFrame:
+                 correlation: pd.DataFrame | None = None, noise_draws: pd.DataFrame | None = None) -> pd.DataFrame:
     """Every claim the tables can test, in the papers' order."""
     gain, short = augmentation_claims(final)
     rows = (speed_claim(speedup) + accuracy_claim(final) + imbalance_claim(final)
             + balance_claims(balance if balance is not None else pd.DataFrame()) + model_claim(correlation)
-            + no_gain_claim(final) + gain + short)
+            + no_gain_claim(final) + gain + short + noise_claims(noise_draws, final))
     return finish(rows)
 
 
@@ -441,26 +482,13 @@ def _read(path: Path) -> pd.DataFrame | None:
 
 
 def write_claims(summary_dir: str, out_dir: str | None = None) -> pd.DataFrame:
-    """claims.csv and claims.md from the summary tables (importance_correlation.csv when present)."""
+    """claims.csv and claims.md from the summary tables (importance_correlation.csv, noise_draws.csv when present)."""
     s = Path(summary_dir)
     out = Path(out_dir or summary_dir)
     table = claims_table(pd.read_csv(s / "final.csv"), _read(s / "speedup.csv"), _read(s / "class_balance.csv"),
-                         _read(s / "importance_correlation.csv"))
+                         _read(s / "importance_correlation.csv"), _read(s / "noise_draws.csv"))
     write_csv(out / "claims.csv", table)
     with atomic_path(out / "claims.md") as tmp:
         tmp.write_text(to_markdown(table) + "\n")
     log.info("%d claims rows: %s", len(table), table["verdict"].value_counts().to_dict())
     return table
-
-
-def main(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--summary", required=True, help="folder of the summary tables (aggregate, importance_tables)")
-    p.add_argument("--out", default=None, help="where claims.csv and claims.md go (default: --summary)")
-    a = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    write_claims(a.summary, a.out)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,8 +1,10 @@
 """Datasets as uint8 tensors in one cached file per variant.
 
-`prepare` reads a source once (scikit-learn digits, torchvision CIFAR, an
-ImageFolder tree or archive), applies the subset and imbalance to the training
-split only, and saves images, labels and class names with `torch.save`. Training
+`prepare` reads a source once (scikit-learn digits; torchvision's own CIFAR-10,
+CIFAR-100, Fashion-MNIST and SVHN classes; an ImageFolder tree or archive), applies
+the subset, imbalance and label noise (data/noise.py) to the training split only,
+and saves images, labels and class names with `torch.save`; with noise also the
+mask of mislabeled training samples and their original labels. Training
 jobs then `load` that file in one read: no image is decoded twice, and start-up
 stays at a fraction of a second.
 
@@ -31,12 +33,14 @@ import torch
 
 from ..atomic import torch_save
 from .imbalance import class_counts, stratified_subset_counts
+from .noise import apply_label_noise
 from .inspect import (IMAGE_SUFFIXES, DataError, archive_error, archive_members, check_layout, open_archive,  # noqa: F401
                       tree_files)
 
 log = logging.getLogger(__name__)
 
-SOURCES = ("digits", "cifar10", "cifar100", "imagefolder")
+SOURCES = ("digits", "cifar10", "cifar100", "fashion_mnist", "svhn", "imagefolder")
+TORCHVISION_SOURCES = ("cifar10", "cifar100", "fashion_mnist", "svhn")  # read by torchvision's classes from `root`
 
 
 @dataclass
@@ -55,6 +59,10 @@ class Dataset:
     mean: torch.Tensor  # per channel, of the training images scaled to [0, 1]
     std: torch.Tensor
     spec: dict
+    # label noise (data/noise.py): which training samples carry a wrong label, and their original labels;
+    # None for a dataset built without noise information (caches written before it existed)
+    noisy: torch.Tensor | None = None  # bool [N_train]
+    clean_labels: torch.Tensor | None = None  # int64 [N_train]
 
     @property
     def n_classes(self) -> int:
@@ -66,8 +74,13 @@ class Dataset:
 
     def to(self, device) -> "Dataset":
         move = lambda s: Split(s.x.to(device), s.y.to(device))  # noqa: E731
+        opt = lambda t: None if t is None else t.to(device)  # noqa: E731
         return Dataset(self.name, self.classes, move(self.train), move(self.test), self.train_source_index,
-                       self.mean.to(device), self.std.to(device), self.spec)
+                       self.mean.to(device), self.std.to(device), self.spec, opt(self.noisy), opt(self.clean_labels))
+
+    @property
+    def has_noise(self) -> bool:
+        return self.noisy is not None and bool(self.noisy.any())
 
 
 # --------------------------------------------------------------------------- sources
@@ -86,20 +99,42 @@ def _digits(spec: dict) -> tuple[Split, Split, list[str]]:
     return split(tr), split(te), [str(c) for c in d.target_names]
 
 
-def _cifar(spec: dict, hundred: bool) -> tuple[Split, Split, list[str]]:
+# where torchvision's classes expect each source's files under `root` (for messages and config checks)
+TORCHVISION_FILES = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python",
+                     "fashion_mnist": "FashionMNIST/raw", "svhn": "train_32x32.mat"}
+
+
+def _torchvision_splits(source: str, root: str, download: bool) -> tuple[list, type]:
+    """The train and test objects of torchvision's own dataset class (its loaders, checks and download)."""
     from torchvision import datasets
 
-    cls = datasets.CIFAR100 if hundred else datasets.CIFAR10
-    root = spec.get("root", "data")
+    cls = {"cifar10": datasets.CIFAR10, "cifar100": datasets.CIFAR100, "fashion_mnist": datasets.FashionMNIST,
+           "svhn": datasets.SVHN}[source]
+    if source == "svhn":
+        return [cls(root, split=s, download=download) for s in ("train", "test")], cls
+    return [cls(root, train=t, download=download) for t in (True, False)], cls
+
+
+def _torchvision(spec: dict, source: str) -> tuple[Split, Split, list[str]]:
+    """CIFAR-10/100 (HWC uint8), Fashion-MNIST (HW uint8) and SVHN (CHW uint8, label 10 already 0) as uint8 NCHW."""
+    root, download = spec.get("root", "data"), spec.get("download", False)
     try:
-        with _download_lock(root, spec.get("download", False)):  # variants of one dataset share the download
-            splits = [cls(root, train=t, download=spec.get("download", False)) for t in (True, False)]
+        with _download_lock(root, download):  # variants of one dataset share the download
+            splits, cls = _torchvision_splits(source, root, download)
     except RuntimeError as e:  # torchvision: "Dataset not found or corrupted..."
         raise DataError(
-            f"{cls.__name__} not found under root {root!r} ({e}). Fix: set download: true for this dataset "
-            f"(needs network), or point root to the folder that holds {cls.base_folder}."
+            f"{source} not found under root {root!r} ({e}). Fix: set download: true for this dataset "
+            f"(needs network), or point root to the folder that holds {TORCHVISION_FILES[source]}."
         ) from e
-    to_split = lambda d: Split(torch.from_numpy(d.data).permute(0, 3, 1, 2).contiguous(), torch.tensor(d.targets))  # noqa: E731
+    if source == "svhn":
+        to_split = lambda d: Split(torch.from_numpy(np.ascontiguousarray(d.data)),  # noqa: E731
+                                   torch.from_numpy(np.asarray(d.labels, dtype=np.int64)))
+        return to_split(splits[0]), to_split(splits[1]), [str(c) for c in range(10)]
+    if source == "fashion_mnist":
+        to_split = lambda d: Split(d.data[:, None].contiguous(), d.targets.to(torch.int64))  # noqa: E731
+    else:
+        to_split = lambda d: Split(torch.from_numpy(d.data).permute(0, 3, 1, 2).contiguous(),  # noqa: E731
+                                   torch.tensor(d.targets, dtype=torch.int64))
     return to_split(splits[0]), to_split(splits[1]), list(splits[0].classes)
 
 
@@ -239,8 +274,8 @@ def read_source(spec: dict) -> tuple[Split, Split, list[str]]:
     source = spec["source"]
     if source == "digits":
         return _digits(spec)
-    if source in ("cifar10", "cifar100"):
-        return _cifar(spec, hundred=source == "cifar100")
+    if source in TORCHVISION_SOURCES:
+        return _torchvision(spec, source)
     if source == "imagefolder":
         return _imagefolder(spec)
     raise DataError(f"unknown dataset source {source!r}; valid: {', '.join(SOURCES)}")
@@ -259,7 +294,11 @@ def _take_per_class(y: torch.Tensor, counts: list[int], gen: torch.Generator) ->
 
 
 def build(name: str, spec: dict) -> Dataset:
-    """Read the source and apply subset and imbalance to the training split (seeded by data_seed)."""
+    """Read the source and apply subset, imbalance, then label noise to the training split (seeded by data_seed).
+
+    The noise acts on the samples the imbalance kept (data/noise.py: round(rate * N) of those N), drawn from
+    the same generator after the subset and imbalance draws, so adding noise changes neither of them.
+    """
     train, test, classes = read_source(spec)
     n_classes = len(classes)
     gen = torch.Generator().manual_seed(int(spec.get("data_seed", 0)))
@@ -275,15 +314,19 @@ def build(name: str, spec: dict) -> Dataset:
         index = index[_take_per_class(train.y[index], target, gen)]
     if min(target) == 0:
         raise DataError(f"dataset {name}: imbalance leaves class(es) {[classes[c] for c, n in enumerate(target) if n == 0]} with no sample.")
-    train = Split(train.x[index].contiguous(), train.y[index].contiguous())
+    clean = train.y[index].contiguous()
+    noise = spec.get("label_noise", {}) or {}
+    labels, noisy = apply_label_noise(clean, classes, noise.get("kind", "none"), float(noise.get("rate", 0)), gen)
+    train = Split(train.x[index].contiguous(), labels)
     scaled = train.x.float().div_(255)
     mean = scaled.mean(dim=(0, 2, 3))
     std = scaled.std(dim=(0, 2, 3)).clamp_min(1e-3)
-    return Dataset(name, classes, train, test, index, mean, std, spec)
+    return Dataset(name, classes, train, test, index, mean, std, spec, noisy, clean)
 
 
 TENSORS = ("train_x", "train_y", "test_x", "test_y", "train_source_index", "mean", "std")
-CACHE_FORMAT = 2  # 2: a checksum of every tensor and of the class names
+NOISE_TENSORS = ("train_noisy", "train_clean_y")  # optional: caches of format < 3 have none (read as "no noise")
+CACHE_FORMAT = 3  # 2: a checksum of every tensor and of the class names; 3: the label-noise mask and clean labels
 
 
 def _checksum(d: dict) -> dict:
@@ -292,7 +335,8 @@ def _checksum(d: dict) -> dict:
     torch.load does not verify its zip CRCs and maps tensors lazily, so a flipped or zeroed
     block inside a tensor would otherwise train silently on wrong pixels.
     """
-    out = {k: zlib.crc32(d[k].contiguous().view(torch.uint8).numpy()) if d[k].numel() else 0 for k in TENSORS}
+    names = [*TENSORS, *(k for k in NOISE_TENSORS if k in d)]
+    out = {k: zlib.crc32(d[k].contiguous().view(torch.uint8).numpy()) if d[k].numel() else 0 for k in names}
     out["classes"] = zlib.crc32(json.dumps(list(d["classes"])).encode())
     return out
 
@@ -303,6 +347,8 @@ def save(ds: Dataset, path) -> None:
         "train_x": ds.train.x, "train_y": ds.train.y, "test_x": ds.test.x, "test_y": ds.test.y,
         "train_source_index": ds.train_source_index, "mean": ds.mean, "std": ds.std,
     }
+    if ds.noisy is not None:
+        d["train_noisy"], d["train_clean_y"] = ds.noisy, ds.clean_labels
     torch_save(path, {**d, "checksum": _checksum(d)})
 
 
@@ -341,14 +387,19 @@ def load(path) -> Dataset:
         if len(y) != len(d[f"{split}_x"]):
             raise DataError(f"cached dataset {path}: {split} has {len(d[f'{split}_x'])} images but {len(y)} labels. "
                             f"{_rebuild_hint(path, d)}.")
+    noisy, clean = d.get("train_noisy"), d.get("train_clean_y")
+    if noisy is not None and (len(noisy) != len(d["train_y"]) or len(clean) != len(d["train_y"])):
+        raise DataError(f"cached dataset {path}: the label-noise mask or clean labels do not match the {len(d['train_y'])} "
+                        f"training labels. {_rebuild_hint(path, d)}.")
     return Dataset(
         d["name"], list(d["classes"]), Split(d["train_x"], d["train_y"]), Split(d["test_x"], d["test_y"]),
-        d["train_source_index"], d["mean"], d["std"], d["spec"],
+        d["train_source_index"], d["mean"], d["std"], d["spec"], noisy, clean,
     )
 
 
 def describe(ds: Dataset) -> str:
     counts = torch.bincount(ds.train.y, minlength=ds.n_classes).tolist()
+    noise = f", {int(ds.noisy.sum())} training labels made noisy" if ds.has_noise else ""
     return (f"{ds.name}: {len(ds.train.y)} train / {len(ds.test.y)} test images of shape {ds.image_shape}, "
-            f"{ds.n_classes} classes, train counts per class {counts}")
+            f"{ds.n_classes} classes, train counts per class {counts}{noise}")
 

@@ -18,6 +18,7 @@ REGISTRY = {
     "infobatch": "infobatch:InfoBatch",
     "el2n_prune": "el2n_prune:EL2NPrune",
     "el2n_inrun": "el2n_inrun:EL2NInRun",
+    "rho_loss": "rho_loss:RhoLoss",
 }
 
 

@@ -137,6 +137,9 @@ class Trainer:
         self._loss_sum = torch.zeros((), device=self.device)
         self._loss_count = 0
         self._draws = torch.zeros(self.n_classes, dtype=torch.long, device=self.device)
+        # draws on mislabeled samples (data/noise.py), per class of the label drawn; counted only on noisy data
+        self._noisy = self.data.noisy.long() if data.has_noise else None
+        self._noisy_draws = torch.zeros(self.n_classes, dtype=torch.long, device=self.device)
         self._bar = None
 
     # ------------------------------------------------------------------ data
@@ -226,6 +229,8 @@ class Trainer:
         self._loss_sum += loss.detach()
         self._loss_count += 1
         self._draws.index_add_(0, y, torch.ones_like(y))  # not bincount: on CUDA it syncs (it reads y.max())
+        if self._noisy is not None:
+            self._noisy_draws.index_add_(0, y, self._noisy.index_select(0, idx))
         if self.device.type == "cpu" or self.step % 50 == 0:
             self._check_finite(loss, lr)
 
@@ -259,9 +264,11 @@ class Trainer:
                 if self.step % eval_every == 0:
                     self.evaluate_and_log()
             self.class_draws.extend(
-                {"epoch": self.epoch, "class_index": c, "draws": int(n)} for c, n in enumerate(self._draws.tolist())
+                {"epoch": self.epoch, "class_index": c, "draws": int(n), "noisy_draws": int(k)}
+                for c, (n, k) in enumerate(zip(self._draws.tolist(), self._noisy_draws.tolist()))
             )
             self._draws.zero_()
+            self._noisy_draws.zero_()
             self.method.end_epoch(self.epoch)
             self.epoch += 1
             if on_epoch_end is not None:
