@@ -96,7 +96,9 @@ def test_every_hyper_parameter_has_a_default_and_valid_choices():
 
 # Data Diet's EL2N after one epoch of this trivially separable data ranks whole classes (keep 0.5 drops two of
 # the four from the fresh run); scored at epoch 5 of 6 it ranks samples within classes.
-LEARNS = {"el2n_prune": {"warmup_epochs": 5}}
+# RHO-LOSS: its irreducible model would spend most of a 6-epoch budget (not charged here), and candidate chunks of 10 B
+# would leave it a few steps (chunks of 2 B here); its charges are tested in test_rho_loss.py.
+LEARNS = {"el2n_prune": {"warmup_epochs": 5}, "rho_loss": {"irreducible_cost": 0, "irreducible_epochs": 3, "percent_train": 0.5}}
 
 
 @pytest.mark.parametrize("name", methods.names())
@@ -113,7 +115,7 @@ def _without_clock(rows):
     return [{k: nan(v) for k, v in row.items() if k != "wall_seconds"} for row in rows]
 
 
-ROUND_TRIPS = [(name, {}) for name in methods.names()] + [
+ROUND_TRIPS = [(name, LEARNS.get(name, {}) if name == "rho_loss" else {}) for name in methods.names()] + [
     ("upper_bound_is", {"tau": 0.5}),  # importance sampling on (the default stays off on tiny data)
     ("loss_rank", {"recompute_every": 3}),  # ranks carried across the checkpoint
 ]

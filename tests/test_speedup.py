@@ -152,10 +152,16 @@ def fake_run(folder, label, seed, accuracies, imbalance=None):
     pd.DataFrame({"epoch": [0, 0], "class_index": [0, 1], "draws": [5, 5]}).to_csv(folder / "class_draws.csv", index=False)
     spec = {"dataset": "d", "model": "cnn", "label": label, "method": label, "augmentation": "crop", "budget": 1.0,
             "seed": seed, "dataset_spec": {"source": "digits", "imbalance": imbalance or {"kind": "none", "ratio": 1}}}
+    spec["run_id"] = f"{label}/d/cnn/crop/b1-s{seed}-h{label}{seed}"
+    from sample_importance.steps import _file_record
+
+    tables = {name: _file_record(folder / name) for name in ("metrics.csv", "per_class.csv", "class_draws.csv")}
+    tables["metrics.csv"].update(last_iteration=int(it[-1]), final_test_accuracy=float(accuracies[-1]))
     (folder / "run.json").write_text(json.dumps({
         "spec": spec, "config_hash": f"h{label}{seed}", "git": {"commit": "c0", "dirty": False},
         "started": "2026-01-01T00:00:00+00:00", "finished": "2026-01-01T00:00:03+00:00",
-        "train_seconds": float(it[-1] * 0.1)}))
+        "iterations": int(it[-1]), "final_test_accuracy": float(accuracies[-1]),
+        "train_seconds": float(it[-1] * 0.1), "tables": tables}))
     return str(folder)
 
 

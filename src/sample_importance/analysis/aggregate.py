@@ -245,7 +245,9 @@ def load_runs(run_dirs: list[str]) -> dict[str, pd.DataFrame]:
         run_job_list, warm_end = run_jobs(info, m)
         jobs.extend(run_job_list)
         started = 1 if warm_end is None else np.where(m["iteration"] <= warm_end, 1, STAGED_JOBS)
-        m = m.assign(jobs_started=started, **coords)
+        # the figures mark where a staged run's warm-up ends (NaN for every other method)
+        warm = info["spec"].get("method_params", {}).get("warmup_epochs") if info["spec"].get("staged") else None
+        m = m.assign(jobs_started=started, warmup_epochs=np.nan if warm is None else float(warm), **coords)
         curves.append(m)
         costs.append({**coords, **scoring_cost(info)})
         pc = tables["per_class.csv"].assign(**coords)
