@@ -15,30 +15,15 @@ import torch
 import torch.nn.functional as F
 
 from sample_importance import provenance
-from sample_importance.data.datasets import Dataset, Split
 from sample_importance.methods.base import Batch
 from sample_importance.methods.selective_backprop import strictly_lower_percentiles
 from sample_importance.methods.upper_bound_is import gradient_norm_bound, importance_batch, sampling_probabilities
 from sample_importance.training.engine import Trainer
 
-N_CLASSES = 4
+from tiny import N_CLASSES, tiny_dataset  # quadrant images, shared with test_methods
 
 
-def tiny_dataset(n_train: int = 64) -> Dataset:
-    """8x8 one-channel images; class c lights up quadrant c."""
-    def split(n, seed):
-        g = torch.Generator().manual_seed(seed)
-        y = torch.arange(n) % N_CLASSES
-        x = torch.randint(0, 60, (n, 1, 8, 8), generator=g)
-        for c in range(N_CLASSES):
-            r, q = divmod(c, 2)
-            x[y == c, :, 4 * r : 4 * r + 4, 4 * q : 4 * q + 4] += 180
-        return Split(x.to(torch.uint8), y)
 
-    train = split(n_train, 0)
-    scaled = train.x.float() / 255
-    return Dataset("tiny", [str(c) for c in range(N_CLASSES)], train, split(32, 1), torch.arange(n_train),
-                   scaled.mean(dim=(0, 2, 3)), scaled.std(dim=(0, 2, 3)), {"source": "synthetic"})
 
 
 def make_trainer(method: str, params: dict | None = None, *, epochs: int = 4, augmentation: str = "none",

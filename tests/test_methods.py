@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from scipy import stats
 
 from sample_importance import methods
-from sample_importance.data.datasets import Dataset, Split
+from sample_importance.data.datasets import Dataset
 from sample_importance.training.engine import Trainer
 from sample_importance.methods.el2n_prune import keep_hardest
 from sample_importance.methods.infobatch import prune
@@ -21,28 +21,9 @@ from sample_importance.methods.loss_rank import rank_probabilities
 from sample_importance.methods.selective_backprop import strictly_lower_percentiles
 from sample_importance.methods.upper_bound_is import gradient_norm_bound, importance_batch, variance_reduction
 
-N_CLASSES = 4
+from tiny import N_CLASSES, tiny_dataset, tiny_images  # noqa: F401
+
 STAGED = {"warmup_epochs": 1}  # staged methods (and el2n_prune's scoring trainings) score after one epoch on tiny data
-
-
-def tiny_images(n: int, seed: int, flip: int = 0) -> Split:
-    """8x8 one-channel images; class c lights up quadrant c (linearly separable). The first `flip` labels are wrong."""
-    g = torch.Generator().manual_seed(seed)
-    y = torch.arange(n) % N_CLASSES
-    x = torch.randint(0, 60, (n, 1, 8, 8), generator=g)
-    for c in range(N_CLASSES):
-        r, q = divmod(c, 2)
-        x[y == c, :, 4 * r : 4 * r + 4, 4 * q : 4 * q + 4] += 180
-    labels = y.clone()
-    labels[:flip] = (labels[:flip] + 1) % N_CLASSES
-    return Split(x.to(torch.uint8), labels)
-
-
-def tiny_dataset(n_train: int = 64, flip: int = 0) -> Dataset:
-    train, test = tiny_images(n_train, 0, flip), tiny_images(32, 1)
-    scaled = train.x.float() / 255
-    return Dataset("tiny", [str(c) for c in range(N_CLASSES)], train, test, torch.arange(n_train),
-                   scaled.mean(dim=(0, 2, 3)), scaled.std(dim=(0, 2, 3)), {"source": "synthetic"})
 
 
 def make_trainer(method: str, params: dict | None = None, *, epochs: int = 5, budget: float = 1.0,

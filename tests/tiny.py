@@ -56,3 +56,26 @@ def blobs(n_per_class=32, n_classes=4, size=8, seed=0) -> data.Dataset:
     scaled = x.float() / 255
     return data.Dataset("blobs", [str(c) for c in range(n_classes)], split, data.Split(x.clone(), y.clone()),
                         torch.arange(len(y)), scaled.mean((0, 2, 3)), scaled.std((0, 2, 3)), {"source": "synthetic"})
+
+
+N_CLASSES = 4
+
+
+def tiny_images(n: int, seed: int, flip: int = 0) -> data.Split:
+    """8x8 one-channel images; class c lights up quadrant c (linearly separable). The first `flip` labels are wrong."""
+    g = torch.Generator().manual_seed(seed)
+    y = torch.arange(n) % N_CLASSES
+    x = torch.randint(0, 60, (n, 1, 8, 8), generator=g)
+    for c in range(N_CLASSES):
+        r, q = divmod(c, 2)
+        x[y == c, :, 4 * r : 4 * r + 4, 4 * q : 4 * q + 4] += 180
+    labels = y.clone()
+    labels[:flip] = (labels[:flip] + 1) % N_CLASSES
+    return data.Split(x.to(torch.uint8), labels)
+
+
+def tiny_dataset(n_train: int = 64, flip: int = 0) -> data.Dataset:
+    train, test = tiny_images(n_train, 0, flip), tiny_images(32, 1)
+    scaled = train.x.float() / 255
+    return data.Dataset("tiny", [str(c) for c in range(N_CLASSES)], train, test, torch.arange(n_train),
+                   scaled.mean(dim=(0, 2, 3)), scaled.std(dim=(0, 2, 3)), {"source": "synthetic"})
