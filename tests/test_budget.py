@@ -136,8 +136,9 @@ def test_budget_table_intervals_and_best_only_when_significant():
     assert table.loc[("biased", 0.3), "sd"] == pytest.approx(0.0, abs=1e-12)
     assert (table.loc[("uniform", 0.3), "n"], table.loc[("biased", 1.0), "n"]) == (3, 3)
     # biased@0.3 beats uniform by 0.08 (t 6.93, 2 df, p 0.020); the other comparison, biased@1.0, is a constant
-    # -0.05 (p ~ 0, doubled by Holm): the larger p keeps factor 1, 0.020 < 0.05, so biased@0.3 is the only best cell
-    assert table.loc[("biased", 0.3), "p_holm"] == pytest.approx(0.020204, abs=1e-5)
+    # -0.05 (no spread: the exact sign test, p 0.25): Holm doubles the smaller p, 0.040 < 0.05, so biased@0.3 is
+    # the only best cell
+    assert table.loc[("biased", 0.3), "p_holm"] == pytest.approx(2 * 0.020204, abs=1e-5)
     assert table[table["best"]].index.tolist() == [("biased", 0.3)]
 
 
@@ -146,7 +147,7 @@ def test_budget_table_markdown_shows_intervals_differences_and_bolds_only_signif
     assert "## d · cnn · standard" in md
     assert "| method | budget 0.3 | budget 1 |" in md
     assert "| uniform | 62.00 [57.03, 66.97] | 82.00 [77.03, 86.97] |" in md
-    assert "| biased | **70.00 [70.00, 70.00]**; Δ +8.00 [+3.03, +12.97], p_Holm 0.020 | " in md
+    assert "| biased | **70.00 [70.00, 70.00]**; Δ +8.00 [+3.03, +12.97], p_Holm 0.040 | " in md
     assert "77.00 [72.03, 81.97]; Δ -5.00" in md and "**77.00" not in md
 
 

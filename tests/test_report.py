@@ -4,11 +4,14 @@ One model only: ResNet-18 on 8x8 digits takes minutes per run on a shared 2-core
 exercised by the DAG test in test_importance_figures.py and measured outside the test suite.
 """
 
+import base64
+import re
 from pathlib import Path
 
 import pytest
 
-from sample_importance.outputs import figure_names, importance_figure_names, importance_files, summary_files
+from sample_importance.outputs import (HTML_TABLES, figure_names, html_table_files, importance_figure_names,
+                                       importance_files, summary_files)
 
 from tiny import WORKFLOW as TINY
 from tiny import run_snakemake
@@ -34,6 +37,23 @@ def test_report_contains_every_figure_and_table(reported):
             assert Path(table).name in html, f"table {table} missing from the report"
     for caption in ("Rank correlation of the importance between warm-ups", "easiest and k hardest"):
         assert caption in html
+
+
+@pytest.mark.slow
+def test_report_shows_the_sortable_tables(reported):
+    """Each table page is embedded in the report as an HTML result (opened in the report's frame), whole."""
+    import pandas as pd
+
+    html = (reported / "report.html").read_text(errors="replace")
+    assert "Sortable table: click a column header" in html  # the pages' caption
+    for name, page in zip(HTML_TABLES, html_table_files("figures")):
+        embedded = re.search(rf"data:text/html;charset=[^;]+;filename={name}\.html;base64,([A-Za-z0-9+/=]+)", html)
+        assert embedded, f"{page} missing from the report"
+        text = base64.b64decode(embedded.group(1)).decode()
+        assert text == (reported / page).read_text(encoding="utf-8")
+        body = text.split("<tbody>", 1)[1]
+        assert body.count("<tr>") == len(pd.read_csv(reported / "results/summary" / f"{name}.csv")) > 0, name
+        assert '<table class="sortable">' in text and "<script>" in text and "http" not in text
 
 
 @pytest.mark.slow

@@ -76,7 +76,8 @@ def test_comparison_table_pairs_by_seed_and_holm_corrects_the_whole_table():
     for key, p in zip(keys, holm(raw)):
         assert table.loc[key, "t_p"] == pytest.approx(raw[keys.index(key)])
         assert table.loc[key, "p_holm"] == pytest.approx(p)
-    assert table.loc[("biased", 0.3), "p_holm"] == pytest.approx(3 * 0.020204, abs=1e-4)  # 2nd smallest of 4, x3
+    # smallest of 4, x4 (the constant difference of p_sgd@1.0 gets the sign test's 0.25, not a t-test's 0)
+    assert table.loc[("biased", 0.3), "p_holm"] == pytest.approx(4 * 0.020204, abs=1e-4)
     assert table.loc[("biased", 0.3), "diff"] == pytest.approx(0.08)
     assert table.loc[("uniform", 0.3), "low"] == pytest.approx(0.62 - T_975[2] * 0.02 / math.sqrt(3), abs=1e-4)
     assert np.isnan(table.loc[("uniform", 0.3), "t_p"]) and table.loc[("biased", 0.3), "n_paired"] == 3
@@ -84,9 +85,20 @@ def test_comparison_table_pairs_by_seed_and_holm_corrects_the_whole_table():
 
 def test_best_only_when_significantly_better_than_uniform_after_correction():
     table = comparison_table(final_table()).set_index(["method", "budget"])
-    assert table["best"].sum() == 0  # biased@0.3 is top but p_holm 0.061; uniform@1.0 is the reference
+    assert table["best"].sum() == 0  # biased@0.3 is top but p_holm 0.081; uniform@1.0 is the reference
     strong = final_table()
     strong.loc[(strong["method"] == "biased") & (strong["budget"] == 0.3), "final_test_accuracy"] = [0.80, 0.83, 0.84]
     table = comparison_table(strong).set_index(["method", "budget"])
     assert table.loc[("biased", 0.3), "significant"] and table.loc[("biased", 0.3), "best"]
     assert not table.loc[("biased", 1.0), "best"]  # significant, but worse than uniform
+
+
+def test_seeds_that_all_move_by_one_test_image_are_not_called_significant():
+    """3 seeds, each exactly +1 test image of 360: no spread, so no t-test; the exact sign test gives 0.25."""
+    uniform = np.array([0.9900, 0.9917, 0.9883])
+    method = uniform + 1 / 360
+    c = paired(method, uniform)
+    assert c.diff.mean == pytest.approx(1 / 360) and c.diff.low == c.diff.high
+    assert c.t_p == pytest.approx(0.25)
+    assert paired(uniform, uniform).t_p == 1.0
+    assert paired(np.r_[method, method + 0.1][:6], np.r_[uniform, uniform + 0.1][:6]).t_p == pytest.approx(2 * 0.5**6)

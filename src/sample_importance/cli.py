@@ -18,10 +18,11 @@ Train (what the rules prepare_data, train, warmup, score, continue, score_checkp
                                          # it runs its scoring trainings in the same process)
     --spec also takes a finished run's run.json (@RUN_FOLDER/run.json): the same run again.
 
-Analyse (rules aggregate, claims, plots, importance_tables, importance_plots, figures_readme):
+Analyse (rules aggregate, claims, plots, html_tables, importance_tables, importance_plots, figures_readme):
     python -m sample_importance aggregate --out results/summary [--target-fraction 0.98] RUN_FOLDER [...]
     python -m sample_importance claims --summary results/summary
     python -m sample_importance plot --summary results/summary --out figures
+    python -m sample_importance html-tables --summary results/summary --out figures/tables
     python -m sample_importance importance-tables --out results/summary [--scoring biased:one_minus_p:0.5] WARMUP/records.pt [...]
     python -m sample_importance importance-plots --summary results/summary --out figures --data digits=results/data/digits-<hash>.pt \\
         [--staged biased] WARMUP/records.pt [...]
@@ -241,6 +242,12 @@ def cmd_plot(a) -> None:
     plot_all(a.summary, a.out)
 
 
+def cmd_html_tables(a) -> None:
+    from .figures.html_tables import write_html_tables
+
+    write_html_tables(a.summary, a.out)
+
+
 def cmd_importance_tables(a) -> None:
     from .analysis.importance_analysis import Scoring, write_tables
 
@@ -374,6 +381,10 @@ def build_parser(prog: str = "python -m sample_importance") -> argparse.Argument
     sp = add("plot", cmd_plot, "figures from the summary tables")
     sp.add_argument("--summary", required=True, help="folder of the summary tables")
     sp.add_argument("--out", required=True, help="figures folder")
+    sp = add("html-tables", cmd_html_tables,
+             "sortable HTML pages of methods, budget_table, speedup_summary and claims (when present), for the report")
+    sp.add_argument("--summary", required=True, help="folder of the summary tables")
+    sp.add_argument("--out", required=True, help="folder of the pages (<table>.html)")
     sp = add("importance-tables", cmd_importance_tables, "importance_*.csv tables from warm-up records")
     sp.add_argument("--out", required=True, help="folder of the importance_*.csv tables")
     sp.add_argument("--k", type=int, default=4, help="easy and hard samples per class")

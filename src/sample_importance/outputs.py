@@ -24,6 +24,14 @@ def claims_files(results: str) -> list[str]:
     return [f"{results}/summary/{name}" for name in CLAIMS_FILES]
 
 
+# Sortable HTML pages of the main tables (figures/html_tables.py, rule `html_tables`), shown in the report.
+HTML_TABLES = ("methods", "budget_table", "speedup_summary", "claims")
+
+
+def html_table_files(figures: str) -> list[str]:
+    return [f"{figures}/tables/{name}.html" for name in HTML_TABLES]
+
+
 def figure_names(datasets) -> list[str]:
     """Figure stems: one accuracy-vs-iteration figure per dataset, the rest across datasets."""
     return [f"accuracy_vs_iteration_{d}" for d in datasets] + ["speedup", "class_balance", "accuracy_vs_budget"]

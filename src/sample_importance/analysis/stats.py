@@ -76,7 +76,7 @@ class PairedComparison:
     """method - baseline, paired by seed: the mean difference with its t-interval and two tests."""
 
     diff: Interval
-    t_p: float  # paired t-test, two-sided
+    t_p: float  # paired t-test, two-sided (exact sign test when every pair differs by the same amount)
     wilcoxon_p: float  # Wilcoxon signed-rank, two-sided; NaN when n < WILCOXON_MIN_N
     n: int
 
@@ -94,7 +94,10 @@ def paired(method, baseline, confidence: float = CONFIDENCE) -> PairedComparison
     if n < 2:
         t_p = math.nan
     elif np.allclose(d, d[0], rtol=1e-9, atol=1e-12):
-        t_p = 1.0 if d[0] == 0 else 0.0  # no spread: every seed moved by the same amount
+        # No spread: every seed moved by the same amount (on a small test set, often by exactly one image).
+        # A t-test is undefined there, and p = 0 would call 3 seeds of +1 image "significant"; the exact
+        # sign test says what n equal signs can show (two-sided p = 2 * 0.5^n: 0.25 for 3 seeds).
+        t_p = 1.0 if abs(d[0]) < 1e-12 else float(sps.binomtest(n, n, 0.5).pvalue)
     else:
         t_p = float(sps.ttest_rel(m[keep], b[keep]).pvalue)
     w_p = math.nan

@@ -1,0 +1,284 @@
+"""Sortable HTML pages of the summary tables, shown inside `snakemake --report` (rule html_tables).
+
+Snakemake's report offers a CSV only as a download, but shows an HTML file inside the report (an iframe on a data
+URI). So each main table (methods, budget_table, speedup_summary, claims) becomes one self-contained page: inline
+CSS and a few lines of JavaScript that sort by a clicked header, nothing fetched from a network, since the report is
+read offline. The Snakemake catalog's tool for such tables, datavzrd, is a Rust binary that neither PyPI nor the
+package sources this project installs from carry.
+
+Numbers are written as the papers' tables write them: accuracy in % with its Student-t 95 % interval over seeds as
+"57.6 [56.4, 58.9]", differences to uniform in points ("+1.2 [-0.3, +2.7]"), p-values to 3 significant digits, n
+(seeds) in its own column. Every cell keeps its full-precision value in `data-sort`, so a column sorts by number
+whatever its display; the CSV beside it holds every column this page leaves out.
+
+    python -m sample_importance html-tables --summary results/summary --out figures/tables
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+
+from ..atomic import atomic_path
+from ..outputs import HTML_TABLES
+
+log = logging.getLogger(__name__)
+
+MISSING = "–"
+
+
+# ----------------------------------------------------------------------------- cell formats
+
+
+def _missing(x) -> bool:
+    return x is None or (isinstance(x, float) and math.isnan(x))
+
+
+def percent(x, signed: bool = False) -> str:
+    """A fraction as % (or a difference of fractions as points), one decimal: one point of accuracy is visible."""
+    return MISSING if _missing(x) else f"{100 * x:{'+' if signed else ''}.1f}"
+
+
+def significant(x, digits: int = 3) -> str:
+    """p-values and ratios: 3 significant digits (0.0123, 1.23e-05), as claims.md writes them."""
+    return MISSING if _missing(x) else f"{x:.{digits}g}"
+
+
+def interval(mean, low, high, fmt: Callable[[float], str]) -> str:
+    """'57.6 [56.4, 58.9]'; the mean alone when there is no interval (one seed)."""
+    if _missing(mean):
+        return MISSING
+    return fmt(mean) if _missing(low) or _missing(high) else f"{fmt(mean)} [{fmt(low)}, {fmt(high)}]"
+
+
+def _text(x) -> str:
+    return MISSING if _missing(x) else str(x)
+
+
+def _count(x) -> str:
+    return MISSING if _missing(x) else str(int(x))
+
+
+def _flag(x) -> str:
+    return "yes" if x is True or str(x).lower() == "true" else ""
+
+
+# ----------------------------------------------------------------------------- columns
+
+
+@dataclass(frozen=True)
+class Column:
+    """One displayed column: its header, the CSV columns it needs, how a row is written, the CSV column it sorts by."""
+
+    header: str
+    needs: tuple[str, ...]
+    show: Callable[[dict], str]
+    key: str
+    title: str = ""
+
+
+def text(col: str, header: str | None = None, title: str = "") -> Column:
+    return Column(header or col, (col,), lambda r: _text(r[col]), col, title)
+
+
+def count(col: str, header: str | None = None, title: str = "") -> Column:
+    return Column(header or col, (col,), lambda r: _count(r[col]), col, title)
+
+
+def flag(col: str, header: str | None = None, title: str = "") -> Column:
+    return Column(header or col, (col,), lambda r: _flag(r[col]), col, title)
+
+
+def number(col: str, header: str | None = None, title: str = "", fmt=significant) -> Column:
+    return Column(header or col, (col,), lambda r: fmt(r[col]), col, title)
+
+
+def ranged(mean: str, low: str, high: str, header: str, title: str = "", fmt=significant) -> Column:
+    """A mean and its interval in one cell, sorted by the mean."""
+    return Column(header, (mean, low, high), lambda r: interval(r[mean], r[low], r[high], fmt), mean, title)
+
+
+def _points(x) -> str:
+    return percent(x, signed=True)
+
+
+P_TITLE = "paired over seeds; 3 significant digits"
+ACCURACY_COLUMNS = [
+    text("dataset"), text("model"), text("augmentation"),
+    text("method", title="the method's label in the config"),
+    text("method_name", "implementation"),
+    number("budget", title="fraction of the full training's iterations"),
+    count("n", title="seeds"),
+    ranged("mean", "low", "high", "test accuracy % [95 % CI]", "final test accuracy, mean over seeds "
+           "[Student-t 95 % interval]", percent),
+    ranged("diff", "diff_low", "diff_high", "Δ vs uniform, points [95 % CI]",
+           "paired difference to uniform at the same budget, by seed", _points),
+    count("n_paired", "n paired", "seeds paired with uniform"),
+    number("t_p", "t-test p", P_TITLE), number("wilcoxon_p", "Wilcoxon p", P_TITLE),
+    number("p_holm", "p Holm", "t-test p, Holm-corrected across the comparisons of this table"),
+    flag("significant", title="p Holm < 0.05"),
+    flag("best", title="the top mean of its budget and significantly better than uniform"),
+    number("balanced_mean", "balanced accuracy %", "mean over seeds of the class-balanced test accuracy", percent),
+    number("smoothing", title="the scores' smoothing of a staged method"),
+    number("ess_fraction", "ESS / N", "effective sample size of the sampling weights, as a fraction of N"),
+    number("max_min_ratio", "max / min weight", "largest over smallest sampling weight"),
+]
+SPEEDUP_COLUMNS = [
+    text("dataset"), text("model"), text("augmentation"), text("method"),
+    text("method_name", "implementation"), number("budget"), text("unit", title="the cost counted to the target"),
+    number("target", "target accuracy %", "target_fraction x uniform's final accuracy at the full budget", percent),
+    count("n", title="seeds"), count("n_reached", "n reached", "seeds that reached the target"),
+    count("n_speedup", "n speedup", "seeds with a speedup (both runs reached the target)"),
+    ranged("mean", "low", "high", "speedup × [95 % CI]", "geometric mean over seeds, t-interval of the log speedup"),
+]
+CLAIMS_COLUMNS = [
+    text("paper"), text("claim"), text("scope"), text("test"),
+    ranged("effect", "low", "high", "effect [95 % CI]",
+           "Student-t 95 % interval, uncorrected; accuracies are fractions"),
+    number("p", title="raw p of the paired test"),
+    number("p_corrected", "p corrected", "Holm across the rows of one claim"),
+    count("n", title="seeds"), text("verdict", title="at 0.05 after correction"), text("why"),
+]
+
+
+@dataclass(frozen=True)
+class Page:
+    """One table's page: title, a sentence on how to read it, its columns, and columns shown once above it."""
+
+    name: str
+    title: str
+    intro: str
+    columns: list[Column]
+    notes: tuple[str, ...] = ()
+    optional: bool = False
+
+
+PAGES = {page.name: page for page in (
+    Page("methods", "Final test accuracy per method and budget",
+         "Mean over seeds [Student-t 95 % interval] in %; every method but uniform against uniform at the same budget, "
+         "paired by seed, p Holm-corrected across the table; with the sampling weights' flatness of staged methods.",
+         ACCURACY_COLUMNS, ("commits",)),
+    Page("budget_table", "Arazo et al.'s comparison: final test accuracy by budget",
+         "Rows in the config's order, budgets ascending; the same statistics as the methods table.", ACCURACY_COLUMNS),
+    Page("speedup_summary", "Speedup over uniform to the target accuracy",
+         "Cost uniform needs to reach the target over the cost the method needs, per unit of cost.",
+         SPEEDUP_COLUMNS, ("reference", "statistic", "target_fraction", "commits")),
+    Page("claims", "The papers' claims, tested on this config",
+         "Each testable claim with its test, effect [95 % interval], corrected p, n and verdict; "
+         "read the interval, not only the verdict.", CLAIMS_COLUMNS, optional=True),
+)}
+
+
+# ----------------------------------------------------------------------------- page
+
+
+STYLE = """
+body { font: 14px/1.4 system-ui, sans-serif; margin: 1em; color: #222; }
+h1 { font-size: 1.3em; margin: 0 0 .3em; }
+p { margin: .2em 0 .6em; max-width: 75em; }
+.notes { color: #555; font-size: .9em; }
+table { border-collapse: collapse; font-variant-numeric: tabular-nums; }
+th, td { border-bottom: 1px solid #ddd; padding: .25em .6em; text-align: left; vertical-align: top; }
+td.num { text-align: right; white-space: nowrap; }
+th { position: sticky; top: 0; background: #f3f3f3; cursor: pointer; user-select: none; vertical-align: bottom;
+     max-width: 9em; }
+th:hover { background: #e4e4e4; }
+th[aria-sort=ascending]::after { content: " \\25B2"; }
+th[aria-sort=descending]::after { content: " \\25BC"; }
+tbody tr:nth-child(even) { background: #fafafa; }
+"""
+
+# Click a header: sort its column ascending, click again: descending. Numbers compare as numbers, blanks go last
+# either way; Array.sort is stable, so clicking one column after another sorts by several.
+SCRIPT = """
+document.querySelectorAll("table.sortable th").forEach((th, col) => th.addEventListener("click", () => {
+  const table = th.closest("table"), body = table.tBodies[0];
+  const dir = th.getAttribute("aria-sort") === "ascending" ? "descending" : "ascending";
+  table.querySelectorAll("th").forEach(h => h.removeAttribute("aria-sort"));
+  th.setAttribute("aria-sort", dir);
+  const sign = dir === "ascending" ? 1 : -1, numeric = th.dataset.type === "number";
+  const key = row => row.cells[col].dataset.sort;
+  const rows = Array.from(body.rows).sort((a, b) => {
+    const x = key(a), y = key(b);
+    if (x === "" || y === "") return (x === "") - (y === "");
+    return sign * (numeric ? Number(x) - Number(y) : x.localeCompare(y));
+  });
+  body.append(...rows);
+}));
+"""
+
+
+def _numeric(series: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)
+
+
+def _sort_value(x, numeric: bool) -> str:
+    if _missing(x):
+        return ""
+    return repr(float(x)) if numeric else str(x)
+
+
+def _notes(frame: pd.DataFrame, names: tuple[str, ...]) -> list[str]:
+    """Columns with one value for the whole table (the statistic, the commits): said once above it."""
+    out = []
+    for name in names:
+        if name in frame:
+            values = [str(v).replace(";", "; ") for v in pd.unique(frame[name].dropna())]
+            if values:
+                out.append(f"{name}: {'; '.join(values)}")
+    return out
+
+
+def _cell(row: dict, column: Column, numeric: bool) -> str:
+    sort = html.escape(_sort_value(row[column.key], numeric))
+    return f'<td{" class=num" if numeric else ""} data-sort="{sort}">{html.escape(column.show(row))}</td>'
+
+
+def table_html(frame: pd.DataFrame, columns: list[Column]) -> str:
+    """A sortable <table>: the columns whose CSV columns are present (older tables lack some)."""
+    shown = [c for c in columns if all(n in frame for n in c.needs)]
+    kinds = {c.key: _numeric(frame[c.key]) for c in shown}
+    head = "".join(f'<th data-type="{"number" if kinds[c.key] else "text"}" title="{html.escape(c.title)}">'
+                   f"{html.escape(c.header)}</th>" for c in shown)
+    rows = ["<tr>" + "".join(_cell(r, c, kinds[c.key]) for c in shown) + "</tr>" for r in frame.to_dict("records")]
+    body = "\n".join(rows)
+    return f'<table class="sortable">\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>'
+
+
+def page_html(frame: pd.DataFrame, page: Page, source: str) -> str:
+    notes = "".join(f'<p class="notes">{html.escape(n)}</p>' for n in _notes(frame, page.notes))
+    body = table_html(frame, page.columns) if len(frame) else "<p>(no rows)</p>"
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(page.title)}</title>
+<style>{STYLE}</style></head>
+<body>
+<h1>{html.escape(page.title)}</h1>
+<p>{html.escape(page.intro)} Click a column header to sort by it, again to reverse.</p>
+<p class="notes">{html.escape(source)}: {len(frame)} rows; every column at full precision in the CSV.</p>
+{notes}
+{body}
+<script>{SCRIPT}</script>
+</body></html>
+"""
+
+
+def write_html_tables(summary_dir: str, out_dir: str, names=HTML_TABLES) -> list[Path]:
+    """One page per table of `names` from summary_dir/<name>.csv; an optional table (claims) missing is skipped."""
+    written = []
+    for name in names:
+        page, source = PAGES[name], Path(summary_dir) / f"{name}.csv"
+        if page.optional and not source.exists():
+            log.info("no %s: its page is left out", source)
+            continue
+        out = Path(out_dir) / f"{name}.html"
+        with atomic_path(out) as tmp:
+            tmp.write_text(page_html(pd.read_csv(source), page, source.name), encoding="utf-8")
+        written.append(out)
+    log.info("%d table pages in %s", len(written), out_dir)
+    return written
