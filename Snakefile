@@ -31,6 +31,7 @@ rule all:
         FIGURE_FILES,
         SUMMARY_FILES,
         CLAIMS_FILES,
+        HTML_TABLE_FILES,
         IMPORTANCE_FILES,
         NOISE_FILES,
         NOISE_FIGURE_FILES,

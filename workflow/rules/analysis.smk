@@ -1,9 +1,15 @@
 # aggregate: tidy tables over all runs of this config; claims: the papers' claims tested on them;
-# plots: the figures. All run locally.
+# plots: the figures; html_tables: the main tables as sortable pages for the report. All run locally.
 
-from sample_importance.outputs import claims_files, noise_figure_files, noise_files
+from sample_importance.outputs import (
+    claims_files,
+    html_table_files,
+    noise_figure_files,
+    noise_files,
+)
 
 CLAIMS_FILES = claims_files(RESULTS)
+HTML_TABLE_FILES = html_table_files(FIGURES)  # sortable pages of the main tables
 NOISE_FILES = noise_files(config, RESULTS)  # empty unless a dataset has label_noise
 NOISE_FIGURE_FILES = noise_figure_files(config, FIGURES)
 SPEEDUP_TARGET_FRACTION = config["analysis"][
@@ -73,6 +79,24 @@ rule plots:
         figures=lambda wc, output: str(Path(output[0]).parent),
     shell:
         "exec python -m sample_importance plot --summary {params.summary:q} --out {params.figures:q} 2> {log:q}"
+
+
+rule html_tables:
+    input:
+        summary=SUMMARY_FILES,
+        claims=CLAIMS_FILES,
+    output:
+        reported_html_tables(HTML_TABLE_FILES),
+    log:
+        f"{RESULTS}/logs/html_tables.log",
+    localrule: True
+    conda:
+        CONDA_ENV
+    params:
+        summary=lambda wc, input: str(Path(input.summary[0]).parent),
+        out=lambda wc, output: str(Path(output[0]).parent),
+    shell:
+        "exec python -m sample_importance html-tables --summary {params.summary:q} --out {params.out:q} 2> {log:q}"
 
 
 if NOISE_FILES:

@@ -62,7 +62,7 @@ def reported_figures(files):
 
 
 def reported_tables(files, caption="../report/tables.rst", category="6 Tables"):
-    """Mark the CSV tables for the report (shown as sortable tables)."""
+    """Mark the CSV tables for the report (offered as downloads; reported_html_tables shows the main ones)."""
     return [
         (
             for_report(f, caption, category, {"table": Path(f).stem})
@@ -74,5 +74,21 @@ def reported_tables(files, caption="../report/tables.rst", category="6 Tables"):
 
 
 def reported_claims(files, caption="../report/claims.rst", category="0 Claims"):
-    """The claims table (CSV, shown sortable) and its Markdown rendering, first in the report."""
+    """The claims table (CSV, its Markdown and its sortable HTML page), first in the report."""
     return [for_report(f, caption, category, {"table": Path(f).name}) for f in files]
+
+
+def reported_html_tables(
+    files, caption="../report/html_tables.rst", category="0 Tables"
+):
+    """The sortable HTML pages of the summary tables (rule html_tables), opened inside the report. The claims page
+    joins the claims; each page has its own category or label, since the report shows one result per label.
+    """
+    return [
+        (
+            reported_claims([f])[0]
+            if Path(f).stem == "claims"
+            else for_report(f, caption, category, {"table": Path(f).stem})
+        )
+        for f in files
+    ]
