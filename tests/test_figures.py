@@ -264,3 +264,15 @@ def test_plot_all_writes_every_figure_from_the_new_speedup_tables(tables, tmp_pa
     written = plots.plot_all(str(summary), str(tmp_path))
     assert written == ["accuracy_vs_iteration_toy", "speedup", "class_balance", "accuracy_vs_budget"]
     assert all((tmp_path / f"{stem}.{ext}").stat().st_size > 1000 for stem in written for ext in ("png", "pdf"))
+
+
+def test_a_zoomed_panel_always_holds_two_evaluations():
+    """A short budget evaluated only at its start and end would leave 'from 50 % on' with one point: empty."""
+    from sample_importance.figures.plots import zoom_start
+
+    two_points = pd.DataFrame({"progress": [0.0, 0.0, 1.0, 1.0]})
+    assert zoom_start(two_points, 0.5) == 0.0
+    many = pd.DataFrame({"progress": [0.0, 0.25, 0.5, 0.75, 1.0]})
+    assert zoom_start(many, 0.5) == 0.5 and zoom_start(many, 0.0) == 0.0
+    late = pd.DataFrame({"progress": [0.0, 0.4, 0.8, 1.0]})
+    assert zoom_start(late, 0.9) == 0.8

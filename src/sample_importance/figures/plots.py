@@ -225,10 +225,11 @@ def accuracy_vs_iteration(curves: pd.DataFrame, dataset: str, style: Style, x: s
             if rows.empty:  # a grid without this budget here: no empty panel
                 ax.remove()
                 continue
-            warm.update(_curve_panel(ax, rows, methods, style, mine, start))
+            begin = zoom_start(rows, start)
+            warm.update(_curve_panel(ax, rows, methods, style, mine, begin))
             steps = int(schedule_iterations(rows).iloc[0])
             ax.set_title(f"{setting} · budget {budget:g} ({steps} iterations)" if start == 0 else
-                         f"budget {budget:g}: from {start:.0%} of it on (zoomed)", fontsize=6.5)
+                         f"budget {budget:g}: from {begin:.0%} of it on (zoomed)", fontsize=6.5)
             ax.set_xlabel(X_AXES[x] if r == len(rows_of) - 1 else "")
             ax.set_ylabel("test accuracy (%)" if c == 0 else "")
             ax.tick_params(labelsize=6)
@@ -241,6 +242,20 @@ def accuracy_vs_iteration(curves: pd.DataFrame, dataset: str, style: Style, x: s
     fig.suptitle(f"{dataset}: test accuracy, {INTERVAL}", fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def zoom_start(rows: pd.DataFrame, start: float) -> float:
+    """Where a zoomed panel begins: `start`, or earlier so that it holds at least two evaluations.
+
+    A short budget may be evaluated only at its start and end: from 50 % on it would hold one point and
+    draw nothing (an empty panel), so the window opens at the second-last evaluation instead.
+    """
+    if start <= 0:
+        return 0.0
+    points = np.sort(rows["progress"].unique())
+    if (points >= start - 1e-9).sum() >= 2 or len(points) < 2:
+        return start
+    return float(points[-2])
 
 
 def _curve_panel(ax, rows: pd.DataFrame, methods, style: Style, warmups: dict, start: float = 0.0) -> dict:
@@ -256,7 +271,7 @@ def _curve_panel(ax, rows: pd.DataFrame, methods, style: Style, warmups: dict, s
         if m.empty:
             continue
         colour = style.colour(method)
-        ax.plot(m["x"], m["mean"], color=colour, lw=1.1)
+        ax.plot(m["x"], m["mean"], color=colour, lw=1.1, marker="o" if len(m) <= 4 else None, ms=2.5)
         ax.fill_between(m["x"], m["low"], m["high"], color=colour, alpha=0.25, lw=0)
         at = warmup_end(rows[rows["method"] == method], warmups[method]) if method in warmups else None
         if at is not None and at * scale >= lo_x:
