@@ -101,4 +101,5 @@ def test_seeds_that_all_move_by_one_test_image_are_not_called_significant():
     assert c.diff.mean == pytest.approx(1 / 360) and c.diff.low == c.diff.high
     assert c.t_p == pytest.approx(0.25)
     assert paired(uniform, uniform).t_p == 1.0
+    assert paired(uniform + 1e-11, uniform).t_p == 1.0  # float noise of a share is no difference
     assert paired(np.r_[method, method + 0.1][:6], np.r_[uniform, uniform + 0.1][:6]).t_p == pytest.approx(2 * 0.5**6)

@@ -97,7 +97,7 @@ def paired(method, baseline, confidence: float = CONFIDENCE) -> PairedComparison
         # No spread: every seed moved by the same amount (on a small test set, often by exactly one image).
         # A t-test is undefined there, and p = 0 would call 3 seeds of +1 image "significant"; the exact
         # sign test says what n equal signs can show (two-sided p = 2 * 0.5^n: 0.25 for 3 seeds).
-        t_p = 1.0 if abs(d[0]) < 1e-12 else float(sps.binomtest(n, n, 0.5).pvalue)
+        t_p = 1.0 if abs(d[0]) <= 1e-9 else float(sps.binomtest(n, n, 0.5).pvalue)  # 1e-9: float noise of shares
     else:
         t_p = float(sps.ttest_rel(m[keep], b[keep]).pvalue)
     w_p = math.nan
