@@ -538,26 +538,29 @@ def _check_dataset(name: str, spec: dict, config: dict) -> list[int] | None:
     return counts
 
 
+def _check_variant_amount(field: str, kind: str, key: str, amount, neutral, no_change: str, kinds: str,
+                          raise_it: str) -> None:
+    """A dataset variant (imbalance, label noise) whose amount and kind disagree does nothing: refuse both ways."""
+    name = field.rsplit(".", 1)[1]
+    if kind == "none" and amount != neutral:
+        _fail(f"{field}.{key}", amount, f"has no effect with {name} kind none",
+              f"set {name}.kind to {kinds}, or drop the {key}")
+    if kind != "none" and amount == neutral:
+        _fail(f"{field}.{key}", amount, f"{name} kind {kind} with {key} {neutral:g} {no_change}",
+              f"{raise_it}, or set kind none")
+
+
 def _check_unused_settings(field: str, spec: dict) -> None:
     """A setting that acts only for another source or imbalance kind, changed from its default, does nothing."""
     for key, sources in SOURCE_KEYS.items():
         if spec["source"] not in sources and spec[key] != _default(key):
             _fail(f"{field}.{key}", spec[key], f"has no effect with source {spec['source']} (only with "
                   f"{', '.join(sources)})", f"drop it, or use source {sources[0]}")
-    imb = spec["imbalance"]
-    if imb["kind"] == "none" and imb["ratio"] != 1:
-        _fail(f"{field}.imbalance.ratio", imb["ratio"], "has no effect with imbalance kind none",
-              "set imbalance.kind to long_tailed or step, or drop the ratio")
-    if imb["kind"] != "none" and imb["ratio"] == 1:
-        _fail(f"{field}.imbalance.ratio", imb["ratio"], f"imbalance kind {imb['kind']} with ratio 1 changes no class",
-              "give a ratio above 1 (e.g. 10), or set kind none")
-    noise = spec["label_noise"]
-    if noise["kind"] == "none" and noise["rate"] != 0:
-        _fail(f"{field}.label_noise.rate", noise["rate"], "has no effect with label_noise kind none",
-              "set label_noise.kind to symmetric or asymmetric, or drop the rate")
-    if noise["kind"] != "none" and noise["rate"] == 0:
-        _fail(f"{field}.label_noise.rate", noise["rate"], f"label_noise kind {noise['kind']} with rate 0 changes no label",
-              "give a rate above 0 (e.g. 0.2), or set kind none")
+    imb, noise = spec["imbalance"], spec["label_noise"]
+    _check_variant_amount(f"{field}.imbalance", imb["kind"], "ratio", imb["ratio"], 1, "changes no class",
+                          "long_tailed or step", "give a ratio above 1 (e.g. 10)")
+    _check_variant_amount(f"{field}.label_noise", noise["kind"], "rate", noise["rate"], 0, "changes no label",
+                          "symmetric or asymmetric", "give a rate above 0 (e.g. 0.2)")
     if imb["kind"] != "step" and imb["step_fraction"] != _default("imbalance", "step_fraction"):
         _fail(f"{field}.imbalance.step_fraction", imb["step_fraction"], f"has no effect with imbalance kind {imb['kind']}",
               "set imbalance.kind to step, or drop step_fraction")
