@@ -42,6 +42,11 @@ def figure_files(config: dict, figures: str) -> list[str]:
 
 
 # Importance analysis (importance_analysis.py, plots_importance.py): tables from the warm-up records, figures.
+# What a finished run folder holds: its tables, and the importance files of staged and pruned runs. steps.py
+# records each in run.json; analysis/aggregate.py checks each against that record before reading it.
+RUN_TABLES = ("metrics.csv", "per_class.csv", "class_draws.csv")
+RUN_IMPORTANCE_FILES = ("importance/classes.csv", "importance/weights.npy")
+
 IMPORTANCE_TABLES = ("importance_correlation", "importance_correlation_summary", "importance_agreement",
                      "importance_rescoring", "importance_easy_hard", "importance_sampling")
 

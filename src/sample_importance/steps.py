@@ -33,6 +33,7 @@ from .data import datasets as data_mod
 from .atomic import torch_save, write_bytes, write_csv, write_json
 from .training.engine import Trainer
 from .methods import method_class
+from .outputs import RUN_IMPORTANCE_FILES
 from .provenance import device_info, run_hash, git_state, now, versions
 
 log = logging.getLogger(__name__)
@@ -118,8 +119,7 @@ def _all_or_nothing(out_dir: Path, names: list[str]):
 
 
 # files of a run folder that aggregate reads besides the run's own tables (written by score steps);
-# analysis/aggregate.py's IMPORTANCE_TABLES lists the same (a test holds them equal)
-IMPORTANCE_TABLES = ("importance/classes.csv", "importance/weights.npy")
+IMPORTANCE_TABLES = RUN_IMPORTANCE_FILES  # recorded in run.json when present; aggregate reads the same list
 
 
 def _file_record(path: Path) -> dict:

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ..atomic import write_csv
-from ..outputs import SUMMARY_TABLES
+from ..outputs import RUN_IMPORTANCE_FILES, RUN_TABLES, SUMMARY_TABLES
 from . import speedup as speedup_mod
 from .budget_table import budget_table, comparison_table, write_markdown as write_budget_markdown
 from .speedup import STAGED_JOBS, add_costs, run_jobs, scoring_cost, startup_seconds
@@ -62,8 +62,7 @@ def _coordinates(info: dict) -> dict:
 # run.json is a run's completion marker and records what each table held when the run wrote it
 # (steps._write_run: rows and sha256; for metrics.csv its last iteration and final accuracy).
 
-RUN_TABLES = ("metrics.csv", "per_class.csv", "class_draws.csv")
-IMPORTANCE_TABLES = ("importance/classes.csv", "importance/weights.npy")  # read when present (staged, pruned)
+IMPORTANCE_TABLES = RUN_IMPORTANCE_FILES  # read when present (staged, pruned)
 SHOWN = 10  # folders listed in a message; the rest are counted
 
 
