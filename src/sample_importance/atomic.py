@@ -93,3 +93,25 @@ def torch_save(path, obj) -> str:
     buffer = io.BytesIO()
     torch.save(obj, buffer)
     return write_bytes(path, buffer.getbuffer())
+
+
+# Columns that hold names, read back as the exact text written. pandas infers types per column: a class folder
+# named `null` or `NA` became NaN (an empty name in the summary), and `01` the number 1, merging two classes.
+TEXT_COLUMNS = ("class",)
+
+
+def read_csv(source):
+    """A CSV written by `write_csv` (a path, or its bytes), with TEXT_COLUMNS read verbatim as strings.
+
+    Every other column keeps pandas' reading (numbers, and NaN for empty or NA cells).
+    """
+    import pandas as pd
+    from pandas._libs.parsers import STR_NA_VALUES
+
+    data = Path(source).read_bytes() if isinstance(source, (str, os.PathLike)) else bytes(source)
+    header = pd.read_csv(io.BytesIO(data), nrows=0).columns
+    text = [c for c in header if c in TEXT_COLUMNS]
+    if not text:
+        return pd.read_csv(io.BytesIO(data))
+    na = {c: sorted(STR_NA_VALUES) for c in header if c not in text}
+    return pd.read_csv(io.BytesIO(data), dtype={c: str for c in text}, keep_default_na=False, na_values=na)

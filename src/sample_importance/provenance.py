@@ -137,3 +137,33 @@ def device_info(device) -> dict:
         if str(device).startswith("cuda"):
             info["gpu"] = torch.cuda.get_device_name(device)
     return info
+
+
+# ---- a record's own integrity: run.json and score.json carry a digest of their content ----
+# The tables of a run are checked against run.json (analysis/aggregate.py), but run.json's own fields (the timing
+# the wall-clock speedups read, the spec, the hash) were trusted as they stood: an edited train_seconds or finish
+# time changed the speedups silently. A sealed record carries the sha256 of its canonical JSON, so an edit shows.
+
+SEAL = "integrity"
+
+
+def _canonical(record: dict) -> bytes:
+    """The record as JSON with sorted keys and no spacing, after one JSON round trip (so the digest of what was
+    written equals the digest of what is read back: tuples become lists, keys strings, objects their str)."""
+    plain = json.loads(json.dumps({k: v for k, v in record.items() if k != SEAL}, default=str))
+    return json.dumps(plain, sort_keys=True, separators=(",", ":")).encode()
+
+
+def seal(record: dict) -> dict:
+    """`record` with its integrity digest added (written last by steps.py: run.json, score.json)."""
+    return {**record, SEAL: {"sha256": hashlib.sha256(_canonical(record)).hexdigest()}}
+
+
+def seal_problem(record: dict) -> str | None:
+    """What is wrong with a record's seal: None when it matches; a sentence when it is absent or differs."""
+    stored = (record.get(SEAL) or {}).get("sha256") if isinstance(record.get(SEAL), dict) else None
+    if stored is None:
+        return "has no integrity record (written before records were sealed, or the record was removed)"
+    if hashlib.sha256(_canonical(record)).hexdigest() != stored:
+        return "its content differs from its integrity record (a field was edited after the step wrote it)"
+    return None

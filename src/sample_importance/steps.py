@@ -34,7 +34,7 @@ from .atomic import torch_save, write_bytes, write_csv, write_json
 from .training.engine import Trainer
 from .methods import method_class
 from .outputs import RUN_IMPORTANCE_FILES
-from .provenance import device_info, run_hash, git_state, now, versions
+from .provenance import device_info, run_hash, git_state, now, seal, versions
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +145,7 @@ def _write_run(out_dir: Path, spec: dict, trainer: Trainer, started: str, extra:
         record["metrics.csv"].update(last_iteration=int(metrics["iteration"].iloc[-1]),
                                      final_test_accuracy=float(metrics["test_accuracy"].iloc[-1]))
         record.update({name: _file_record(out_dir / name) for name in IMPORTANCE_TABLES if (out_dir / name).exists()})
-        write_json(out_dir / "run.json", {**_run_json(spec, trainer, started, extra), "tables": record})
+        write_json(out_dir / "run.json", seal({**_run_json(spec, trainer, started, extra), "tables": record}))
     (out_dir / RESUME_FILE).unlink(missing_ok=True)
 
 
@@ -189,7 +189,7 @@ def warmup(spec: dict, data_path: str, out_dir: str, progress: bool = True) -> T
                                         "source_index": trainer.data.train_source_index, "classes": trainer.data.classes,
                                         "spec": spec})
         torch_save(out / "checkpoint.pt", {"spec_hash": run_hash(spec), "state": state})
-        write_json(out / "run.json", _run_json(spec, trainer, started, {"warmup_epochs": epochs}))
+        write_json(out / "run.json", seal(_run_json(spec, trainer, started, {"warmup_epochs": epochs})))
     (out / RESUME_FILE).unlink(missing_ok=True)
     return trainer
 
@@ -213,9 +213,9 @@ def score(spec: dict, records_path: str, out_dir: str) -> np.ndarray:
         _save_npy(out / "weights.npy", weights)
         _save_npy(out / "scores.npy", scores if scores is not None else weights)
         write_csv(out / "classes.csv", class_table(weights, labels, classes, scores))
-        write_json(out / "score.json", {"seconds": seconds, "records": str(records_path), "warmup_epochs": epochs,
-                                       "method_params": method.params, "config_hash": run_hash(spec),
-                                       "git": git_state(), "finished": now()})
+        write_json(out / "score.json", seal({"seconds": seconds, "records": str(records_path), "warmup_epochs": epochs,
+                                            "method_params": method.params, "config_hash": run_hash(spec),
+                                            "git": git_state(), "finished": now()}))
     return weights
 
 
@@ -260,10 +260,10 @@ def score_checkpoints(spec: dict, data_path: str, warmup_dirs: list[str], out_di
         _save_npy(out / "scores.npy", method.scores)
         _save_npy(out / "checkpoint_scores.npy", np.stack(rows))
         write_csv(out / "classes.csv", class_table(weights, labels, list(data.classes), method.scores))
-        write_json(out / "score.json", {"seconds": seconds, "warmups": [str(w) for w in warmup_dirs],
-                                       "warmup_epochs": epochs, "kept": int((weights > 0).sum()), "n_train": n,
-                                       "scoring": scoring, "method_params": method.params,
-                                       "config_hash": run_hash(spec), "git": git_state(), "finished": now()})
+        write_json(out / "score.json", seal({"seconds": seconds, "warmups": [str(w) for w in warmup_dirs],
+                                            "warmup_epochs": epochs, "kept": int((weights > 0).sum()), "n_train": n,
+                                            "scoring": scoring, "method_params": method.params,
+                                            "config_hash": run_hash(spec), "git": git_state(), "finished": now()}))
     return weights
 
 

@@ -13,14 +13,17 @@ import io
 import json
 import logging
 import math
+import re
 import shlex
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ..atomic import write_csv
+from ..atomic import read_csv, write_csv
 from ..outputs import RUN_IMPORTANCE_FILES, RUN_TABLES, SUMMARY_TABLES
+from ..provenance import SEAL, seal_problem
 from . import speedup as speedup_mod
 from .budget_table import budget_table, comparison_table, write_markdown as write_budget_markdown
 from .speedup import STAGED_JOBS, add_costs, run_jobs, scoring_cost, startup_seconds
@@ -122,7 +125,7 @@ def _table(d: Path, name: str, record: dict | None, problems: list[str]):
     if not data.endswith(b"\n"):
         problems.append(f"{name}: ends in the middle of a row (no final newline): cut short")
     try:
-        frame = pd.read_csv(io.BytesIO(data))
+        frame = read_csv(data)  # class names kept as written: `NA`, `null`, `01` stay themselves
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
         problems.append(f"{name}: not a readable CSV ({str(e).strip()})")
         return None
@@ -172,7 +175,95 @@ def _verify(d: Path, info: dict) -> tuple[dict[str, pd.DataFrame], list[str]]:
             tables[name] = frame
     if "metrics.csv" in tables:
         problems += _metrics_problems(tables["metrics.csv"], info, records.get("metrics.csv") or {})
-    return tables, problems
+    return tables, problems + _record_problems(d, info)
+
+
+# ---- run.json itself: sealed, its timing usable, and the run of the folder it sits in ----
+# The tables are checked against run.json; run.json's own fields are checked here: its seal (provenance.seal) so
+# an edited train_seconds or finish time cannot move the wall-clock speedups, timing a clock can produce, and the
+# warm-up's run.json and the scoring's score.json, whose seconds the speedups of staged runs add.
+
+LATEST_CLOCK_SKEW_S = 86400  # a finish time this far in the future is no clock's mistake
+
+
+def _timing_problems(info: dict) -> list[str]:
+    """train_seconds a finite non-negative number; started <= finished, neither in the future."""
+    problems = []
+    seconds = info.get("train_seconds")
+    if seconds is not None:
+        try:
+            ok = math.isfinite(float(seconds)) and float(seconds) >= 0
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            problems.append(f"train_seconds is {seconds!r}, not a finite number of seconds >= 0")
+    times = {}
+    for key in ("started", "finished"):
+        if info.get(key) is None:
+            continue
+        try:
+            times[key] = datetime.fromisoformat(str(info[key]))
+            if times[key].tzinfo is None:
+                times[key] = times[key].replace(tzinfo=timezone.utc)
+        except ValueError:
+            problems.append(f"{key} is {info[key]!r}, not an ISO time")
+    latest = datetime.now(timezone.utc) + timedelta(seconds=LATEST_CLOCK_SKEW_S)
+    for key, when in times.items():
+        if when > latest:
+            problems.append(f"{key} is {info[key]}, in the future")
+    if len(times) == 2 and times["finished"] < times["started"]:
+        problems.append(f"finished {info['finished']} is before started {info['started']}")
+    return problems
+
+
+def _json_or_none(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _record_problems(d: Path, info: dict) -> list[str]:
+    """What is wrong with run.json's own fields, and with the warm-up and scoring records a staged run adds."""
+    problems = []
+    records = [("run.json", info)]
+    for what, folder, name in (("warm-up", info.get("warmup_dir"), "run.json"),
+                               ("scoring", info.get("importance_dir"), "score.json")):
+        other = _json_or_none(Path(folder) / name) if folder else None
+        if other is not None:
+            records.append((f"{what} {Path(folder) / name}", other))
+    for where, record in records:
+        if SEAL in record:  # records written before sealing are accepted with a warning (checked_runs)
+            bad = seal_problem(record)
+            if bad:
+                problems.append(f"{where}: {bad}")
+        problems += [f"{where}: {p}" for p in _timing_problems(record)]
+    return problems
+
+
+GRID_FOLDER = re.compile(r"-([0-9a-f]{8})$")  # grid.expand: <label>/<dataset>/<model>/<aug>/b<budget>-s<seed>-<hash>
+
+
+def _foreign(d: Path, info: dict) -> str | None:
+    """A folder of the grid (its name ends in a run hash) must hold that run: the config that asks for the folder
+    implies the hash, so run.json's run id, recorded hash and the hash of its recorded spec must all be it.
+    A folder named otherwise (given by hand to `aggregate`) has no implied run to compare with."""
+    match = GRID_FOLDER.search(d.name)
+    if not match:
+        return None
+    spec, implied = info["spec"], match.group(1)
+    run_id, recorded = str(spec["run_id"]), str(info.get("config_hash"))
+    try:
+        from ..provenance import run_hash
+
+        rehashed = run_hash(spec)
+    except (KeyError, TypeError, ValueError, OSError):
+        rehashed = "(not computable)"
+    if d.as_posix().endswith("/" + run_id) and recorded == implied == rehashed:
+        return None
+    spec_note = "" if rehashed == recorded else f"; its recorded spec hashes to {rehashed}"
+    return (f"{d}: this folder is the run with hash {implied} of the config that asks for it, but its run.json is "
+            f"the run {run_id} with config hash {recorded}{spec_note} (copied or moved here from another config)")
 
 
 def _redo(d: Path, info: dict) -> str:
@@ -209,25 +300,38 @@ def checked_runs(run_dirs: list[str]) -> list[tuple[Path, dict, dict[str, pd.Dat
     """
     dirs = [Path(d) for d in run_dirs]
     infos = _require_complete(dirs)
-    runs, bad, legacy = [], [], []
+    foreign = [problem for d, info in zip(dirs, infos) if (problem := _foreign(d, info))]
+    if foreign:
+        raise RunCheckError(
+            f"refusing to aggregate: {len(foreign)} of {len(dirs)} run folders hold the run of another config\n"
+            f"{_listed(foreign)}\nFix: delete each such folder (`rm -r <folder>`) and rerun snakemake, which trains "
+            "there the run this config asks for; a run folder holds only the run whose hash ends its name.")
+    runs, bad, legacy, unsealed = [], [], [], []
     for d, info in zip(dirs, infos):
         tables, problems = _verify(d, info)
         if problems:
             bad.append((d, info, problems))
         elif "tables" not in info:
             legacy.append(str(d))
+        elif SEAL not in info:
+            unsealed.append(str(d))
         runs.append((d, info, tables))
     if bad:
         blocks = [f"{d}:\n" + "\n".join(f"  {p}" for p in problems) + f"\n  {_redo(d, info)}"
                   for d, info, problems in bad[:SHOWN]]
         more = f"\n... and {len(bad) - SHOWN} more" if len(bad) > SHOWN else ""
         raise RunCheckError(f"refusing to aggregate: {len(bad)} of {len(dirs)} run folders disagree with their run.json "
-                            f"(a table was cut short or edited after the run wrote it)\n" + "\n".join(blocks) + more)
+                            f"(a table or run.json was cut short or edited after the run wrote it)\n" + "\n".join(blocks) + more)
     if legacy:
         log.warning("%d of %d runs were written before run.json recorded table checksums (e.g. %s): only their last "
                     "iteration and final accuracy were checked against run.json, an edit elsewhere in their tables "
                     "would go unnoticed; rerun them (delete the folders, rerun snakemake) to have them checked in full",
                     len(legacy), len(dirs), legacy[0])
+    if unsealed:
+        log.warning("%d of %d runs were written before run.json was sealed (e.g. %s): their tables were checked, but "
+                    "an edit of run.json's own fields (train_seconds, started, finished) would go unnoticed; rerun "
+                    "them (delete the folders, rerun snakemake) to have them checked in full",
+                    len(unsealed), len(dirs), unsealed[0])
     return runs
 
 
