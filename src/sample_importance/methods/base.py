@@ -12,6 +12,10 @@ A method that scores candidates augments them once (`trainer.augment_indices`),
 scores those tensors (`trainer.forward_no_grad`, eval mode) and returns the
 chosen rows in `Batch.augmented`, so the step trains on exactly what was scored.
 
+Budget: a method with one-off work before its first step (RHO-LOSS's irreducible model) returns its
+cost from `prepare()` and the engine books it (`Trainer.book_upfront`); a method whose run ends on
+its own clock (InfoBatch's epochs mode) reports `progress()`. Neither touches the engine's counters.
+
 Accounting: the budget counts optimizer steps. Forward passes a method makes
 only to choose examples (Batch.extra_forward) are charged `train.forward_cost`
 of a training example each (default 1/3: a backward pass costs about twice a
@@ -41,6 +45,18 @@ class Batch:
     # the rows already augmented (and scored) by the method, row for row with `indices`; the step trains on
     # exactly these tensors instead of augmenting afresh (None: the step augments)
     augmented: Augmented | None = None
+    # [n_classes] added to the logits of the training loss only (logit adjustment); the recorded statistics
+    # (p_true, margin) stay those of the model's own logits (None: the plain loss)
+    logit_offset: torch.Tensor | None = None
+
+
+@dataclass
+class Upfront:
+    """Work a method does once before its first step (e.g. RHO-LOSS's irreducible model), in the engine's units."""
+    charge: float  # charged steps, booked against the budget before the first optimizer step
+    forwarded: int = 0  # examples forwarded, added to the run's counters
+    backpropagated: int = 0  # examples back-propagated, added to the run's counters
+    fix: str = ""  # what to change when the charge alone spends the budget (in the engine's error)
 
 
 def take_rows(aug: Augmented, rows: torch.Tensor | slice) -> Augmented:
@@ -92,6 +108,29 @@ class Method:
         batch = Batch(self._plan[self._cursor : self._cursor + bs])
         self._cursor += bs
         return batch
+
+    # -- budget: what the engine books and how far the run is --------------------------------
+    def upfront_cost(self) -> Upfront:
+        """What the method's one-off preparation will cost: the engine checks it against the budget first."""
+        return Upfront(0.0)
+
+    def prepare(self) -> Upfront | None:
+        """One-off work before the first optimizer step; the engine books the returned cost (None: nothing).
+
+        Called once per run, after the first evaluation and inside the timed training; the engine has
+        already checked `upfront_cost()` against the budget, so minutes of work are not spent on a run
+        that cannot train.
+        """
+        return None
+
+    def progress(self) -> float | None:
+        """The run's progress in [0, 1] when the method, not the charged budget, decides it (None: the engine's).
+
+        The learning-rate schedule reads it and the run ends when it reaches 1 (e.g. InfoBatch's epochs mode:
+        epoch progress, in fewer steps than the budget). The engine's own progress is charged compute after
+        the up-front charge over the budget after it (`Trainer.budget_progress`).
+        """
+        return None
 
     # -- (4) what the training step saw ----------------------------------------------------
     def observe(self, indices: torch.Tensor, losses: torch.Tensor, stats: dict[str, torch.Tensor]) -> None:

@@ -24,11 +24,10 @@ the mean (the reference starts every score at 3, which prunes nothing either).
   (IBSampler: its counter is e + 1 and it stops above num_epochs * delta). The
   learning rate follows epoch progress (e + j / L_e) / E at step j of an epoch
   of L_e steps, as cifar_example.py rebuilding OneCycleLR every epoch with that
-  epoch's length. The engine reads its schedule progress as charged /
-  total_steps and stops when charged reaches total_steps, so in this mode the
-  method re-plans trainer.total_steps after every step to charged / progress
-  (and to the steps taken once the E epochs are done): the engine is unchanged
-  and run.json's total_steps is the steps the run took.
+  epoch's length. The method reports that progress to the engine
+  (Method.progress): the schedule reads it and the run ends when it reaches 1,
+  after the E epochs, whatever the charged steps (run.json's total_steps stays
+  the budget's; its iterations are the steps the run took).
 
 Charged like uniform: pruned samples are neither forwarded nor charged.
 """
@@ -84,6 +83,7 @@ class InfoBatch(Method):
         self._epoch = 0
         self._batch = 0  # batches handed out this epoch
         self._batches = 0  # batches this epoch takes (epochs mode)
+        self._progress = 0.0  # epochs mode: epoch progress after the last step, (e + j / L_e) / E
 
     @property
     def by_epochs(self) -> bool:
@@ -129,8 +129,8 @@ class InfoBatch(Method):
 
     def observe(self, indices, losses, stats):
         self._loss[indices] = losses.float()
-        if self.by_epochs:  # called before the engine counts this step: charged + 1 after it
-            self._plan_total(self.trainer.charged + 1.0, self._progress_after_step())
+        if self.by_epochs:
+            self._progress = self._progress_after_step()
 
     def _progress_after_step(self) -> float:
         """Epoch progress at the next step: (e + j / L_e) / E, or (e + 1) / E after the epoch's last step."""
@@ -138,25 +138,22 @@ class InfoBatch(Method):
         done = e + 1 if j >= self._batches else e + j / length
         return done / self.run_epochs
 
-    def _plan_total(self, charged: float, progress: float) -> None:
-        """Set trainer.total_steps so that the engine's charged / total_steps is `progress`; at 1 the run ends."""
-        if progress >= 1.0 - 1e-12:
-            self.trainer.total_steps = int(charged) if float(charged).is_integer() else charged
-        elif progress > 0:
-            self.trainer.total_steps = charged / progress
+    def progress(self):
+        """Epochs mode: the epoch progress the schedule follows (the run ends at 1); steps mode: the engine's."""
+        return min(1.0, self._progress) if self.by_epochs else None
 
     def end_epoch(self, epoch):
         if self.by_epochs and epoch + 1 >= self.run_epochs - 1e-9:
-            self._plan_total(self.trainer.charged, 1.0)  # E epochs done (covers an empty fractional last epoch)
+            self._progress = 1.0  # E epochs done (covers an empty fractional last epoch)
 
     def state_dict(self):
         state = {"loss": self._loss.cpu()}
         if self.by_epochs:
-            state["total_steps"] = float(self.trainer.total_steps)
+            state["progress"] = self._progress
         return state
 
     def load_state_dict(self, state):
         if "loss" in state:
             self._loss = state["loss"].to(self.trainer.device)
-        if self.by_epochs and "total_steps" in state:
-            self.trainer.total_steps = state["total_steps"]
+        if self.by_epochs and "progress" in state:
+            self._progress = float(state["progress"])

@@ -33,7 +33,7 @@ Here, in one run:
    (`Batch.augmented`). The last, smaller chunk of an epoch keeps
    max(1, len * B // chunk) rows, as the reference's last batch.
 
-Charging (`Trainer.step_charge` and the start-up charge below). Each step:
+Charging (`Trainer.step_charge` and the up-front charge below). Each step:
 the whole candidate chunk is Batch.extra_forward (the selected rows are forwarded
 again with gradient, as in the reference), so a step costs 1 + 10 forward_cost =
 4.33 steps with the defaults. The irreducible model: its training examples
@@ -41,12 +41,13 @@ again with gradient, as in the reference), so a step costs 1 + 10 forward_cost =
 the main set (forward_cost each), in steps of batch_size, times
 `irreducible_cost` (1: an irreducible step costs what a main step costs, exact
 when both are the small CNN; 0: not charged, the paper's view of an irreducible
-model trained once and reused). That charge is added to `trainer.charged` when
-the model is trained, before the first step, so the budget covers it and the
-learning-rate schedule (which runs on charged compute, like every method's)
-starts where that compute leaves it. Its examples are also added to the
-forwarded / back-propagated counters. A budget the irreducible model alone
-spends is an error.
+model trained once and reused). `prepare()` trains the model before the first
+step and returns that charge (with its examples, for the forwarded /
+back-propagated counters); the engine books it (`Trainer.book_upfront`), so the
+budget covers it and the main model takes fewer steps, while its learning-rate
+schedule runs over the budget left after it and so starts at its peak
+(`Trainer.budget_progress`). A budget the irreducible model alone spends is an error,
+raised before the model is trained.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ import torch.nn.functional as F
 
 from ..training.engine import example_losses
 from ..training.models import MODELS, build_model
-from .base import Batch, Method, take_rows
+from .base import Batch, Method, Upfront, take_rows
 
 IRREDUCIBLE_SEED_OFFSET = 104_729  # the irreducible model's initialisation and data order: not the main model's
 # The holdout's generator: data_seed + this. Seeded by data_seed alone, its permutation would be the label
@@ -129,20 +130,14 @@ class RhoLoss(Method):
     def set_irreducible(self, losses: torch.Tensor, charge: float = 0.0) -> None:
         """Irreducible losses of every training sample (and what they cost), e.g. from an oracle in a test.
 
-        Charged to the run now, like a trained model's (the budget covers it)."""
-        t = self.trainer
-        self._check_budget(charge)
-        self.irreducible = losses.to(t.device, torch.float32)
+        Set before the run starts: the engine books the charge before the first step, like a trained model's."""
+        self.trainer.check_upfront(self._upfront(charge))
+        self.irreducible = losses.to(self.trainer.device, torch.float32)
         self.irreducible_charge = float(charge)
-        t.charged += self.irreducible_charge
 
-    def _check_budget(self, charge: float) -> None:
-        t = self.trainer
-        if t.charged + charge >= t.total_steps - 1e-9:
-            raise ValueError(
-                f"{self.name}: the irreducible model costs {charge:.1f} charged steps, the whole "
-                f"budget of {t.total_steps} steps, so the main model would never train. Fix: fewer "
-                f"irreducible_epochs (now {self.params['irreducible_epochs']}), a larger budget, or irreducible_cost 0")
+    def _upfront(self, charge: float, trained: int = 0, forwarded: int = 0) -> Upfront:
+        return Upfront(charge, forwarded, trained, fix=f"Fix: fewer irreducible_epochs (now "
+                       f"{self.params['irreducible_epochs']}), a larger budget, or irreducible_cost 0")
 
     def _charge_of(self, trained: int, forwarded: int) -> float:
         """Charged steps of `trained` forward+backward and `forwarded` forward-only examples (Trainer.step_charge)."""
@@ -190,25 +185,24 @@ class RhoLoss(Method):
             out[batch] = F.cross_entropy(logits, t.labels.index_select(0, batch), reduction="none")
         return out
 
-    def _prepare(self) -> None:
-        t = self.trainer
+    def upfront_cost(self) -> Upfront:
+        """The irreducible model's charge, checked by the engine before minutes of training, not after."""
+        if self.irreducible is not None:  # set by hand (set_irreducible): its given charge
+            return self._upfront(self.irreducible_charge)
         n_hold, n_main = int(self.holdout.sum()), len(self.main_indices)
         trained = int(self.params["irreducible_epochs"]) * n_hold
-        charge = self._charge_of(trained, n_main)
-        self._check_budget(charge)  # before minutes of training, not after
-        losses = self.fit_irreducible()
-        t.examples_forwarded += trained + n_main
-        t.examples_backpropagated += trained
-        self.set_irreducible(losses, charge)
+        return self._upfront(self._charge_of(trained, n_main), trained, trained + n_main)
+
+    def prepare(self) -> Upfront:
+        cost = self.upfront_cost()
+        if self.irreducible is None:
+            self.irreducible = self.fit_irreducible()
+            self.irreducible_charge = cost.charge
+        return cost
 
     # ------------------------------------------------------------------ selection
     def epoch_indices(self, epoch):
         return self.main_indices[self.permutation(len(self.main_indices))]
-
-    def start_epoch(self, epoch):
-        if self.irreducible is None:
-            self._prepare()
-        super().start_epoch(epoch)
 
     def training_losses(self, aug) -> torch.Tensor:
         """The main model's loss on the candidates, no gradient: train mode as the reference, or eval mode."""

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from .augment import Augmented, build_augmentation
 from ..data.datasets import Dataset
 from ..methods import method_class
-from ..methods.base import Batch
+from ..methods.base import Batch, Upfront
 from .models import build_model
 from .records import SampleRecords, sample_statistics
 from .schedule import budget_steps, lr_multiplier
@@ -128,6 +128,8 @@ class Trainer:
         # counters and logs (all part of the state)
         self.step = 0
         self.charged = 0.0
+        self.upfront_charge = 0.0  # charged before the first step by the method's one-off work (book_upfront)
+        self.prepared = False  # the method's prepare() has run and its cost is booked
         self.epoch = 0
         self.examples_forwarded = 0
         self.examples_backpropagated = 0
@@ -179,9 +181,41 @@ class Trainer:
         finally:
             self.model.train(was_training)
 
+    # ------------------------------------------------------------------ budget
+    def budget_progress(self) -> float:
+        """How far the run is, in [0, 1]: what the learning-rate schedule reads; the run ends at 1.
+
+        The method's own progress where it keeps one (Method.progress, e.g. InfoBatch's epochs mode), else
+        the charged compute after the up-front charge over the budget after it, so a method's one-off work
+        (RHO-LOSS's irreducible model) shortens the run but the schedule still starts at its peak.
+        """
+        own = self.method.progress()
+        if own is not None:
+            return own
+        if self.upfront_charge:
+            return (self.charged - self.upfront_charge) / (self.total_steps - self.upfront_charge)
+        return self.charged / self.total_steps
+
+    def check_upfront(self, cost: Upfront) -> None:
+        """A one-off charge that would leave no optimizer step in the budget is an error, before the work."""
+        if cost.charge and self.charged + cost.charge >= self.total_steps - 1e-9:
+            raise ValueError(
+                f"{self.spec['method']}: its work before the first step costs {cost.charge:.1f} charged steps, "
+                f"the whole budget of {self.total_steps} steps, so the model would never train. {cost.fix}".rstrip())
+
+    def book_upfront(self, cost: Upfront | None) -> None:
+        """Book a method's one-off work (Method.prepare) against the budget and the run's counters."""
+        if cost is None:
+            return
+        self.check_upfront(cost)
+        self.charged += cost.charge
+        self.upfront_charge += cost.charge
+        self.examples_forwarded += cost.forwarded
+        self.examples_backpropagated += cost.backpropagated
+
     # ------------------------------------------------------------------ training
     def lr_now(self) -> float:
-        return self.base_lr * lr_multiplier(self.charged / self.total_steps, self.cfg.get("schedule", "linear"),
+        return self.base_lr * lr_multiplier(self.budget_progress(), self.cfg.get("schedule", "linear"),
                                             float(self.cfg.get("lr_warmup_fraction", 0.0)))
 
     def step_charge(self, batch: Batch) -> float:
@@ -213,7 +247,10 @@ class Trainer:
         with self.autocast():
             logits = self.forward(self.normalize(aug.x))
         log_probs = F.log_softmax(logits.float(), dim=1)
-        losses = example_losses(log_probs, aug)
+        if batch.logit_offset is None:
+            losses = example_losses(log_probs, aug)
+        else:  # logit adjustment: the loss on adjusted logits, the statistics on the model's own
+            losses = example_losses(F.log_softmax(logits.float() + batch.logit_offset, dim=1), aug)
         loss = (losses * batch.weights).mean() if batch.weights is not None else losses.mean()
         self.optimizer.zero_grad()
         loss.backward()
@@ -252,10 +289,14 @@ class Trainer:
                          desc=f"{self.spec.get('label', self.spec['method'])} s{self.seed}", leave=False, mininterval=1.0)
         eval_every = int(self.cfg["eval_every"])
         self._tick = time.perf_counter()
-        while self.charged < self.total_steps - 1e-9 and (until_epoch is None or self.epoch < until_epoch):
+        if not self.prepared:
+            self.check_upfront(self.method.upfront_cost())
+            self.book_upfront(self.method.prepare())
+            self.prepared = True
+        while not self.finished and (until_epoch is None or self.epoch < until_epoch):
             self.records.new_epoch()
             self.method.start_epoch(self.epoch)
-            while self.charged < self.total_steps - 1e-9:
+            while not self.finished:
                 batch = self.method.next_batch()
                 if batch is None:
                     break
@@ -282,6 +323,9 @@ class Trainer:
 
     @property
     def finished(self) -> bool:
+        own = self.method.progress()
+        if own is not None:
+            return own >= 1.0 - 1e-12
         return self.charged >= self.total_steps - 1e-9
 
     def _pause_clock(self) -> None:
@@ -356,6 +400,7 @@ class Trainer:
                 "step": self.step, "charged": self.charged, "epoch": self.epoch,
                 "examples_forwarded": self.examples_forwarded, "examples_backpropagated": self.examples_backpropagated,
                 "train_seconds": self.train_seconds, "_loss_count": self._loss_count,
+                "upfront_charge": self.upfront_charge, "prepared": self.prepared,
             },
             "loss_sum": self._loss_sum.cpu(),
             "records": self.records.state_dict(),
@@ -371,6 +416,8 @@ class Trainer:
         torch.set_rng_state(state["cpu_rng"])
         for key, value in state["counters"].items():
             setattr(self, key, value)
+        if "prepared" not in state["counters"]:  # a checkpoint written before prepare() existed
+            self.prepared = self.step > 0
         self._loss_sum = state["loss_sum"].to(self.device)
         self.records.load_state_dict(state["records"])
         self.method.load_state_dict(state["method"])
