@@ -46,8 +46,9 @@ class Grid:
 
         found = {}
         for s in self.runs.values():
-            params = {**method_class(s["method"]).defaults, **s["method_params"]}
-            if s["staged"] and "smoothing" in params and "metric" in params:
+            cls = method_class(s["method"])
+            params = {**cls.defaults, **s["method_params"]}
+            if s["staged"] and "smoothing" in params and "metric" in params and getattr(cls, "draws_by_scores", True):
                 found[s["label"]] = f"{s['label']}:{params['metric']}:{float(params['smoothing']):g}"
         return sorted(found.values())
 

@@ -19,6 +19,12 @@ REGISTRY = {
     "el2n_prune": "el2n_prune:EL2NPrune",
     "el2n_inrun": "el2n_inrun:EL2NInRun",
     "rho_loss": "rho_loss:RhoLoss",
+    "class_balanced": "class_balanced:ClassBalanced",
+    "sqrt_sampling": "sqrt_sampling:SqrtSampling",
+    "progressive_balanced": "progressive_balanced:ProgressiveBalanced",
+    "cb_loss": "cb_loss:ClassBalancedLoss",
+    "logit_adjust": "logit_adjust:LogitAdjust",
+    "class_matched": "class_matched:ClassMatched",
 }
 
 
