@@ -26,6 +26,7 @@ from ..outputs import RUN_IMPORTANCE_FILES, RUN_TABLES, SUMMARY_TABLES
 from ..provenance import SEAL, seal_problem
 from . import speedup as speedup_mod
 from .budget_table import budget_table, comparison_table, write_markdown as write_budget_markdown
+from .longtail import SHOT_COLUMNS, longtail_accuracies
 from .speedup import STAGED_JOBS, add_costs, run_jobs, scoring_cost, startup_seconds
 
 log = logging.getLogger(__name__)
@@ -335,7 +336,7 @@ def checked_runs(run_dirs: list[str]) -> list[tuple[Path, dict, dict[str, pd.Dat
     return runs
 
 
-def load_runs(run_dirs: list[str]) -> dict[str, pd.DataFrame]:
+def load_runs(run_dirs: list[str], shot_thresholds: dict | None = None) -> dict[str, pd.DataFrame]:
     """The runs' tables, each checked against its run.json first (`checked_runs`): a bad run raises RunCheckError."""
     curves, finals, per_class, draws, balance, jobs, costs = [], [], [], [], [], [], []
     commits, dirty = set(), []
@@ -363,6 +364,7 @@ def load_runs(run_dirs: list[str]) -> dict[str, pd.DataFrame]:
             "best_test_accuracy": m["test_accuracy"].max(),
             "balanced_accuracy": pc["test_accuracy"].mean(),
             "worst_class_accuracy": pc["test_accuracy"].min(),
+            **longtail_accuracies(pc, shot_thresholds),  # balanced again (the same mean) and many/medium/few-shot
             "iterations": int(m["iteration"].iloc[-1]),
             "examples_forwarded": int(m["examples_forwarded"].iloc[-1]),
             "examples_backpropagated": int(m["examples_backpropagated"].iloc[-1]),
@@ -413,8 +415,9 @@ def methods_table(final: pd.DataFrame) -> pd.DataFrame:
     if table.empty:
         return table.assign(balanced_mean=pd.Series(dtype=float))
     keys = [*GROUP, "budget", "method"]
-    extra = [c for c in ("balanced_accuracy", "smoothing", "ess_fraction", "max_min_ratio") if c in final]
-    means = final.groupby(keys, sort=False)[extra].mean().rename(columns={"balanced_accuracy": "balanced_mean"})
+    extra = [c for c in ("balanced_accuracy", *SHOT_COLUMNS, "smoothing", "ess_fraction", "max_min_ratio") if c in final]
+    means = final.groupby(keys, sort=False)[extra].mean().rename(
+        columns={"balanced_accuracy": "balanced_mean", **{c: c.replace("_accuracy", "_mean") for c in SHOT_COLUMNS}})
     return table.join(means, on=keys)
 
 
@@ -430,8 +433,9 @@ def speedup_tables(tables: dict[str, pd.DataFrame], fraction: float) -> None:
 
 
 def aggregate(run_dirs: list[str], out_dir: str,
-              target_fraction: float = speedup_mod.DEFAULT_TARGET_FRACTION) -> dict[str, pd.DataFrame]:
-    tables = load_runs(run_dirs)
+              target_fraction: float = speedup_mod.DEFAULT_TARGET_FRACTION,
+              shot_thresholds: dict | None = None) -> dict[str, pd.DataFrame]:
+    tables = load_runs(run_dirs, shot_thresholds)
     speedup_tables(tables, target_fraction)
     tables["methods"] = methods_table(tables["final"])
     tables["budget_table"] = budget_table(tables["final"])
