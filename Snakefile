@@ -17,6 +17,21 @@ min_version("9.19")
 configfile: "config.yaml"
 
 
+# `--config key=value` alone adjusts config.yaml, as users expect: replace-workflow-config drops
+# config.yaml for any command-line config, so it is read again here with the `--config` values on top.
+# (config.workflow_config_files names config.yaml then, so its strict checks still run.)
+if workflow.config_settings.overwrite_config and not workflow.config_settings.configfiles:
+    import copy
+    import yaml
+    from snakemake.utils import update_config
+
+    with open("config.yaml") as _f:
+        _base = yaml.safe_load(_f) or {}
+    update_config(_base, copy.deepcopy(workflow.config_settings.overwrite_config))
+    config.clear()
+    config.update(_base)
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/data.smk"

@@ -84,11 +84,12 @@ def workflow_config_files(workflow) -> list[str]:
 
     `--configfile` files replace the Snakefile's `configfile:` under
     `replace-workflow-config` (profiles/default/profile.yaml); without it they update it.
+    `--config key=value` alone updates config.yaml (the Snakefile reads it again).
     """
     settings = workflow.config_settings
     given = [str(p) for p in settings.configfiles]
     declared = [str(p) for p in workflow.configfiles[len(given):]]
-    if settings.overwrite_config and getattr(settings, "replace_workflow_config", False):
+    if given and settings.overwrite_config and getattr(settings, "replace_workflow_config", False):
         return given
     return declared + given
 
@@ -422,6 +423,8 @@ def _default(*path: str):
 
 
 def check_semantics(config: dict) -> None:
+    _check_output_folders(config)
+    _check_names(config)
     staged = _check_methods(config)
     _check_transfer(config, staged)
     _warn_same_experiments(config)
@@ -475,14 +478,40 @@ def _check_methods(config: dict) -> list[str]:
     smallest, epochs = min(config["budgets"]), config["train"]["epochs"]
     staged = []
     for label, entry in config["methods"].items():
+        _check_label_is_no_other_method(label, entry["method"])
         entry.update(resolve_method_params(label, entry))
         if method_class(entry["method"]).staged:
             staged.append(label)
             if entry["warmup_epochs"] >= smallest * epochs:
                 _fail(f"methods.{label}.warmup_epochs", entry["warmup_epochs"],
                       f"the smallest budget {smallest:g} gives only {smallest * epochs:g} epochs, so nothing is left "
-                      "after warm-up", f"use fewer than {smallest * epochs:g} warm-up epochs or a larger budget")
+                      "after warm-up", _warmup_fixes(entry["warmup_epochs"], smallest, epochs))
     return staged
+
+
+def _warmup_fixes(warmup, smallest: float, epochs: int) -> str:
+    """Only the fixes that exist: fewer warm-up epochs when one (>= 1) fits, a larger smallest budget when one
+    (<= 1) fits, more epochs when the schema allows them."""
+    fixes = []
+    fewer = math.ceil(smallest * epochs) - 1
+    if fewer >= 1:
+        fixes.append(f"use fewer than {smallest * epochs:g} warm-up epochs")
+    if warmup < epochs:
+        fixes.append(f"make the smallest of `budgets` larger than {warmup / epochs:g}")
+    more = math.floor(warmup / smallest) + 1
+    if more <= _schema_max_epochs():
+        fixes.append(f"set train.epochs to at least {more}")
+    return ", or ".join(fixes) or "use a larger budget and more epochs"
+
+
+def _check_label_is_no_other_method(label: str, method: str) -> None:
+    """Tables and claims show the label: `uniform` as the label of the biased method would read as uniform."""
+    from .methods import names
+
+    if label in names() and label != method:
+        _fail(f"methods.{label}", {"method": method}, f"the label {label!r} is the name of another method, so the "
+              f"tables and claims would call the runs of method {method!r} {label!r}",
+              f"rename the label, e.g. `{method}_{label}:` or `{method}:`")
 
 
 def _check_transfer(config: dict, staged: list[str]) -> None:
@@ -602,6 +631,12 @@ def _subset_counts(name: str, spec: dict, source_counts: list[int] | None) -> li
     if source == "digits":
         total = sum(DIGITS_CLASS_COUNTS)
         test = math.ceil(spec.get("test_fraction", 0.2) * total)
+        n_classes = len(DIGITS_CLASS_COUNTS)
+        for split, n in (("test", test), ("training", total - test)):
+            if n < n_classes:  # a stratified split then leaves a class without images
+                _fail(f"datasets.{name}.test_fraction", spec["test_fraction"], f"leaves {n} {split} images of the "
+                      f"{total}, fewer than the {n_classes} classes", f"use a test_fraction between "
+                      f"{n_classes / total:.3g} and {1 - n_classes / total:.3g} (e.g. 0.2)")
         counts = stratified_subset_counts(DIGITS_CLASS_COUNTS, total - test)
     elif source in KNOWN_TRAIN_COUNTS:
         counts = KNOWN_TRAIN_COUNTS[source]
@@ -610,6 +645,9 @@ def _subset_counts(name: str, spec: dict, source_counts: list[int] | None) -> li
     else:
         return None
     if spec.get("train_subset"):
+        if spec["train_subset"] < len(counts):
+            _fail(f"datasets.{name}.train_subset", spec["train_subset"], f"fewer images than the {len(counts)} "
+                  "classes of this source, so a class would have none", f"use at least {len(counts)}, or 0 for all")
         if spec["train_subset"] > sum(counts):
             _fail(f"datasets.{name}.train_subset", spec["train_subset"],
                   f"larger than the {sum(counts)} training images of this source", f"use at most {sum(counts)}, or 0 for all")
@@ -659,6 +697,7 @@ def _check_budget_steps(name: str, counts: list[int], config: dict) -> None:
 
     train, budgets = config["train"], config["budgets"]
     full = budget_steps(1.0, train["epochs"], sum(counts), train["batch_size"])[1]
+    _check_eval_resolution(name, full, config)
     where = f"on dataset {name!r} (full schedule: {train['epochs']} epochs x {full // train['epochs']} steps = {full})"
     steps = {}
     for i, b in enumerate(budgets):
@@ -670,3 +709,74 @@ def _check_budget_steps(name: str, counts: list[int], config: dict) -> None:
             _fail("budgets", budgets, f"budgets {steps[n]:g} and {b:g} both give {n} optimizer steps {where}, so "
                   "their runs are one experiment under two names", "drop one, or use more train.epochs for finer budgets")
         steps[n] = b
+
+
+# ----------------------------------------------------------------------------- where outputs go, names, resolution
+
+CHECKOUT = Path(__file__).resolve().parents[2]
+CODE_FOLDERS = ("src", "workflow", "profiles", "tests", "config", ".git", ".venv")  # of the checkout
+RESULT_FOLDERS = ("runs", "warmups", "data", "summary", "logs", "benchmarks", "stale")  # grid.py, the rules
+MAX_NAME = 100  # characters of a dataset or method name: it is a folder and a file name (255 bytes at most)
+
+
+def _schema_max_epochs() -> float:
+    return load_schema()["properties"]["train"]["properties"]["epochs"].get("maximum", math.inf)
+
+
+def _check_output_folders(config: dict) -> None:
+    """Outputs go to folders of their own: not the root, not the code (every run would be marked dirty, and a
+    clean-up of outputs would delete code), not a folder that holds the checkout, not the other output's folder."""
+    out = config["output"]
+    where = {key: Path(os.path.abspath(out[key])).resolve() for key in ("results", "figures")}
+    checkout = CHECKOUT if (CHECKOUT / "src" / "sample_importance").is_dir() else None
+    for key, path in where.items():
+        field, value = f"output.{key}", out[key]
+        if path == Path(path.anchor):
+            _fail(field, value, f"resolves to the file system's root {path}", f"name a folder of its own, e.g. {key}")
+        if checkout and (path == checkout or path in checkout.parents):
+            _fail(field, value, f"resolves to {path}, which holds this workflow's code ({checkout})",
+                  f"name a folder of its own, e.g. {key} (inside the checkout) or a folder elsewhere")
+        for code in CODE_FOLDERS if checkout else ():
+            if path == checkout / code or checkout / code in path.parents:
+                _fail(field, value, f"resolves to {path}, inside the checkout's {code}/ folder (code, not outputs)",
+                      f"use a folder outside {code}/, e.g. {key}")
+    results, figures = where["results"], where["figures"]
+    if results == figures:
+        _fail("output.figures", out["figures"], f"is the results folder {results}",
+              "give the figures a folder of their own, e.g. figures")
+    if results in figures.parents:
+        inner = figures.relative_to(results).parts[0]
+        if inner in RESULT_FOLDERS:
+            _fail("output.figures", out["figures"], f"lies in {inner}/ of the results folder, which the workflow "
+                  "fills itself", f"use another folder, e.g. figures or {out['results'].rstrip('/')}/figures")
+    if figures in results.parents:
+        _fail("output.results", out["results"], f"lies inside the figures folder {figures}",
+              "give the results a folder of their own, e.g. results")
+
+
+def _check_names(config: dict) -> None:
+    """Dataset and method names are folder and file names; a long one fails deep in a job (File name too long)."""
+    for section in ("datasets", "methods"):
+        for name in config[section]:
+            if len(name) > MAX_NAME:
+                _fail(f"{section}.{name[:20]}...", name[:40] + "...", f"a name of {len(name)} characters; it names "
+                      "folders and files, which hold at most 255 bytes with what the workflow adds",
+                      f"use a name of at most {MAX_NAME} characters")
+
+
+def _check_eval_resolution(name: str, full: int, config: dict) -> None:
+    """Iterations-to-target are known only to the evaluation spacing; a speedup of the declared margin must move
+    the first evaluation that crosses the target, or every speedup reads as about 1.0."""
+    every = config["train"]["eval_every"]
+    ratio = config.get("analysis", {}).get("margins", {}).get("speedup_ratio", 0.9)
+    finest = math.floor((1 - ratio) * full)  # a 1/ratio change of a run that reaches the target at its end
+    if every <= finest:
+        return
+    evaluations = full // every
+    fix = (f"set train.eval_every to at most {finest}" if finest >= 1
+           else "use more train.epochs (or a smaller batch_size) so that runs have more iterations")
+    _warn(f"config field `train.eval_every` = {every}: the full schedule on dataset {name!r} has {full} iterations, "
+          f"so a run is evaluated {evaluations} time(s) before its end; iterations-to-target are then known only to "
+          f"within {every} iterations, too coarse to resolve the speedup margin analysis.margins.speedup_ratio = "
+          f"{ratio:g} (that needs evaluations at most (1 - {ratio:g}) x {full} = {(1 - ratio) * full:.3g} iterations "
+          f"apart): the speedups will mostly read 1.0. Fix: {fix}, or lower analysis.margins.speedup_ratio.")
