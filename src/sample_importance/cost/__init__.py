@@ -1,0 +1,1 @@
+"""What a grid costs before it runs: `estimate.py` (the `estimate` command)."""
