@@ -17,6 +17,12 @@ from sample_importance.data.inspect import cache_problem
 from sample_importance.grid import expand
 from sample_importance.outputs import figure_files, summary_files
 from sample_importance.provenance import dataset_hash
+from sample_importance.results_folder import (
+    FolderBusy,
+    hold,
+    move_stale,
+    workflow_outputs,
+)
 
 try:
     check_config(
@@ -179,3 +185,23 @@ def repair_caches(caches):
                 f"Fix: delete it and run snakemake again, or run `{prepare_data_command(dataset, path)}`."
             )
         os.utime(path, ns=(mtime, mtime))
+
+
+# Before the first job of a real run (Snakemake calls onstart only in the main process, never in a dry run nor in
+# the jobs a cluster runs, which re-read this file): hold the results folder for this process's life, so a second
+# workflow naming the same output.results is refused (Snakemake locks only its own working directory); move the
+# summary tables and figures a former config made out of the way (results_folder.move_stale), so no step reads
+# them as current; rebuild unreadable caches (data.smk). One onstart: Snakemake keeps only the last one declared.
+
+
+def on_start():
+    try:
+        hold(RESULTS)
+    except FolderBusy as error:
+        raise WorkflowError(str(error)) from None
+    move_stale(RESULTS, FIGURES, workflow_outputs(workflow.rules))
+    repair_caches(UNREADABLE_CACHES)
+
+
+onstart:
+    on_start()

@@ -23,9 +23,7 @@ for _path, (_dataset, _problem) in UNREADABLE_CACHES.items():
         file=sys.stderr,
     )
 
-
-onstart:
-    repair_caches(UNREADABLE_CACHES)
+# rebuilt by on_start (common.smk), the workflow's one onstart
 
 
 rule prepare_data:
