@@ -84,12 +84,15 @@ def cmd_spec(a) -> None:
     """Print one run's spec as JSON (stdout) and the commands that make it by hand (log, stderr)."""
     from .grid import expand
 
-    grid = expand(_config(a.config))
+    config = _config(a.config)
+    grid = expand(config)
     kind, run_id = find_run(grid, a.run)
     spec = grid.runs[run_id] if kind == "run" else grid.warmups[run_id]
     print(json.dumps(spec, indent=2, sort_keys=True))
     folder = grid.run_dir(run_id) if kind == "run" else grid.warmup_dir(run_id)
-    for line in start_commands(grid, spec, folder, kind):
+    # the rules pass the job's thread count (resources.cpus_per_task), and torch's thread count changes the numbers
+    threads = config.get("resources", {}).get("cpus_per_task", 1)
+    for line in start_commands(grid, spec, folder, kind, threads):
         log.info("%s", line)
 
 
@@ -109,11 +112,17 @@ def find_run(grid, text: str) -> tuple[str, str]:
         raise ConfigError(f"{text!r} is not a run or warm-up of this config. "
                           "Fix: pick a folder that `runs CONFIG` lists (or a part of it that only one has).")
     shown = "\n  ".join(folders[i][1] for i in found[:5]) + ("\n  ..." if len(found) > 5 else "")
-    raise ConfigError(f"{text!r} names {len(found)} runs:\n  {shown}\nFix: give more of the folder name.")
+    example = folders[found[0]][1].rsplit("-", 1)[0].split("/", 2)[-1]
+    raise ConfigError(f"{text!r} names {len(found)} runs:\n  {shown}\n"
+                      f"Fix: give more of the folder name, e.g. {example!r} (method/label/dataset/model/augmentation/b-s).")
 
 
-def start_commands(grid, spec: dict, folder: str, kind: str) -> list[str]:
-    """How to make this run by hand, after saving the printed spec as spec.json (the cache as common.smk names it)."""
+def start_commands(grid, spec: dict, folder: str, kind: str, threads: int = 1) -> list[str]:
+    """How to make this run by hand, after saving the printed spec as spec.json (the cache as common.smk names it).
+
+    `threads`: the job's thread count (resources.cpus_per_task), passed as the rule passes it, so that the
+    command reproduces the pipeline's run bit for bit on the same machine (Snakemake lowers it to --cores
+    when fewer are given)."""
     import shlex
 
     from .provenance import dataset_hash
@@ -124,7 +133,8 @@ def start_commands(grid, spec: dict, folder: str, kind: str) -> list[str]:
     if not Path(data).exists():
         dataset = shlex.quote(json.dumps(spec["dataset_spec"], sort_keys=True))
         lines.append(f"  python -m sample_importance prepare-data --name {spec['dataset']} --spec {dataset} --out {shlex.quote(data)}")
-    lines.append(f"  python -m sample_importance {step} --spec @spec.json --data {shlex.quote(data)} --out {shlex.quote(folder)}")
+    lines.append(f"  python -m sample_importance {step} --spec @spec.json --data {shlex.quote(data)} --out {shlex.quote(folder)}"
+                 f" --threads {threads}")
     return lines
 
 
@@ -232,13 +242,34 @@ def cmd_score_checkpoints(a) -> None:
 def cmd_aggregate(a) -> None:
     from .analysis.aggregate import aggregate
 
-    aggregate(a.runs, a.out, *([] if a.target_fraction is None else [a.target_fraction]))
+    aggregate(a.runs, a.out, *([] if a.target_fraction is None else [a.target_fraction]), margins=_margins(a),
+              correction=a.correction)
+
+
+def _margins(a):
+    """The config's `analysis` fields as given on the command line (the rules pass the validated config's values)."""
+    from .analysis.verdicts import Margins
+
+    try:
+        return Margins(accuracy=a.accuracy_margin / 100.0, speedup=a.speedup_margin, alpha=a.alpha, power=a.power)
+    except ValueError as e:  # name the flag beside the config field
+        raise SystemExit(f"error: {e} (command-line flags --accuracy-margin, --speedup-margin, --alpha, --power)")
 
 
 def cmd_claims(a) -> None:
     from .analysis.claims import write_claims
 
-    write_claims(a.summary, a.out)
+    from .analysis.power import write_power
+
+    write_claims(a.summary, a.out, _margins(a), noise=a.noise, importance=a.importance)
+    write_power(a.summary, a.out, _margins(a), a.correction)
+
+
+def cmd_power(a) -> None:
+    from .analysis.power import write_power
+
+    table = write_power(a.summary, a.out, _margins(a), a.correction)
+    print(table.to_string(index=False) if len(table) else "no comparisons with uniform in this summary")
 
 
 def cmd_noise_tables(a) -> None:
@@ -331,6 +362,19 @@ def _run_options(sp, spec_help: str = "run spec as JSON or @file: see `spec`, or
     sp.add_argument("--threads", type=int, default=0, help="CPU threads (overrides train.threads; Snakemake passes the job's)")
 
 
+def _analysis_args(sp, correction: bool = False) -> None:
+    """The config's `analysis` margins, level and power (defaults: the schema's)."""
+    if correction:
+        sp.add_argument("--correction", choices=["holm", "fdr_bh"], default="holm",
+                        help="analysis.table_correction: the method tables' correction within a column (default holm)")
+    sp.add_argument("--accuracy-margin", type=float, default=0.5, metavar="POINTS",
+                    help="analysis.margins.accuracy_points: smallest accuracy difference that matters (default 0.5)")
+    sp.add_argument("--speedup-margin", type=float, default=0.9, metavar="RATIO",
+                    help="analysis.margins.speedup_ratio: on par means inside [RATIO, 1/RATIO] (default 0.9)")
+    sp.add_argument("--alpha", type=float, default=0.05, help="analysis.alpha: level after correction (default 0.05)")
+    sp.add_argument("--power", type=float, default=0.8, help="analysis.power: power of the stated MDE (default 0.8)")
+
+
 def build_parser(prog: str = "python -m sample_importance") -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action=_Version)
@@ -391,10 +435,22 @@ def build_parser(prog: str = "python -m sample_importance") -> argparse.Argument
     sp.add_argument("--target-fraction", type=float, default=None,
                     help="speedup target = this x uniform's final accuracy at the full budget "
                          "(config analysis.speedup_target_fraction; default 0.98)")
+    _analysis_args(sp, correction=True)
     sp.add_argument("runs", nargs="+", help="run folders (run.json, metrics.csv, ...)")
     sp = add("claims", cmd_claims, "the papers' claims tested on the summary tables (claims.csv, claims.md)")
     sp.add_argument("--summary", required=True, help="folder of the summary tables (aggregate, importance-tables)")
-    sp.add_argument("--out", default=None, help="where claims.csv and claims.md go (default: --summary)")
+    sp.add_argument("--out", default=None, help="where claims.csv, claims.md and power.csv go (default: --summary)")
+    _analysis_args(sp, correction=True)
+    on_off = argparse.BooleanOptionalAction
+    sp.add_argument("--noise", action=on_off, default=None,
+                    help="read noise_draws.csv (the config has label-noise datasets); default: when present")
+    sp.add_argument("--importance", action=on_off, default=None,
+                    help="read importance_correlation.csv (the config has staged methods); default: when present")
+    sp = add("power", cmd_power, "what each comparison with uniform could detect, and the seeds that would detect the "
+             "margins (power.csv): ask it before spending GPU-days on a grid")
+    sp.add_argument("--summary", required=True, help="folder of the summary tables (final.csv, speedup.csv)")
+    sp.add_argument("--out", default=None, help="where power.csv goes (default: --summary)")
+    _analysis_args(sp, correction=True)
     sp = add("noise-tables", cmd_noise_tables, "noise_*.csv: draws and importance of mislabeled samples (label_noise)")
     sp.add_argument("--summary", required=True, help="folder of the summary tables (draws.csv)")
     sp.add_argument("--out", default=None, help="where noise_*.csv go (default: --summary)")

@@ -7,7 +7,7 @@ so the three never disagree. Free of torch so the Snakefile stays fast.
 from __future__ import annotations
 
 SUMMARY_TABLES = ("curves", "final", "speedup", "speedup_summary", "class_balance", "per_class", "draws", "methods",
-                  "budget_table")
+                  "budget_table", "budget_to_target")
 SUMMARY_EXTRAS = ("budget_table.md",)  # non-CSV renderings written beside the tables
 FIGURE_FORMATS = ("png", "pdf")
 
@@ -17,7 +17,7 @@ def summary_files(results: str) -> list[str]:
 
 
 # The claims report (analysis/claims.py, rule `claims`): one table, also rendered as Markdown.
-CLAIMS_FILES = ("claims.csv", "claims.md")
+CLAIMS_FILES = ("claims.csv", "claims.md", "power.csv")  # power.csv: what each comparison could detect
 
 
 def claims_files(results: str) -> list[str]:

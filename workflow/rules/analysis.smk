@@ -15,6 +15,12 @@ NOISE_FIGURE_FILES = noise_figure_files(config, FIGURES)
 SPEEDUP_TARGET_FRACTION = config["analysis"][
     "speedup_target_fraction"
 ]  # schema default 0.98
+# the margins, level, power and correction every verdict uses (analysis/verdicts.py), as the steps' flags
+_A = config["analysis"]
+INFERENCE_FLAGS = (
+    f"--accuracy-margin {_A['margins']['accuracy_points']} --speedup-margin {_A['margins']['speedup_ratio']}"
+    f" --alpha {_A['alpha']} --power {_A['power']} --correction {_A['table_correction']}"
+)
 
 
 rule aggregate:
@@ -39,8 +45,10 @@ rule aggregate:
         ),
         out=lambda wc, output: str(Path(output[0]).parent),
         target=SPEEDUP_TARGET_FRACTION,
+        inference=INFERENCE_FLAGS,
     shell:
-        "exec python -m sample_importance aggregate --target-fraction {params.target} --out {params.out:q}"
+        "exec python -m sample_importance aggregate --target-fraction {params.target} {params.inference}"
+        " --out {params.out:q}"
         " {params.runs} 2> {log:q}"
 
 
@@ -60,8 +68,13 @@ rule claims:
     params:
         summary=lambda wc, input: str(Path(input.summary[0]).parent),
         out=lambda wc, output: str(Path(output[0]).parent),
+        inference=INFERENCE_FLAGS,
+        # read only the tables this config makes: a noise or importance table of another config is never used
+        sources=lambda wc, input: ("--noise" if input.noise else "--no-noise")
+        + (" --importance" if input.importance else " --no-importance"),
     shell:
-        "exec python -m sample_importance claims --summary {params.summary:q} --out {params.out:q} 2> {log:q}"
+        "exec python -m sample_importance claims --summary {params.summary:q} --out {params.out:q}"
+        " {params.inference} {params.sources} 2> {log:q}"
 
 
 rule plots:

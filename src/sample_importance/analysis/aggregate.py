@@ -365,6 +365,7 @@ def load_runs(run_dirs: list[str], shot_thresholds: dict | None = None) -> dict[
             "balanced_accuracy": pc["test_accuracy"].mean(),
             "worst_class_accuracy": pc["test_accuracy"].min(),
             **longtail_accuracies(pc, shot_thresholds),  # balanced again (the same mean) and many/medium/few-shot
+            "n_test": int(pc["n_test"].sum()) if "n_test" in pc else np.nan,  # the accuracy's resolution (stats.py)
             "iterations": int(m["iteration"].iloc[-1]),
             "examples_forwarded": int(m["examples_forwarded"].iloc[-1]),
             "examples_backpropagated": int(m["examples_backpropagated"].iloc[-1]),
@@ -409,9 +410,9 @@ def _sampling_columns(run_dir: Path, info: dict) -> dict:
     return {"smoothing": float(smoothing), **sampling_flatness(np.load(weights))}
 
 
-def methods_table(final: pd.DataFrame) -> pd.DataFrame:
-    """Final accuracy per method and budget: t-interval over seeds, paired comparison with uniform, Holm (budget_table)."""
-    table = comparison_table(final)
+def methods_table(final: pd.DataFrame, margins=None, correction: str = "holm") -> pd.DataFrame:
+    """Final accuracy per method and budget: t-interval over seeds, tests against uniform per column (budget_table)."""
+    table = comparison_table(final, margins=margins, correction=correction)
     if table.empty:
         return table.assign(balanced_mean=pd.Series(dtype=float))
     keys = [*GROUP, "budget", "method"]
@@ -428,18 +429,19 @@ def speedup_tables(tables: dict[str, pd.DataFrame], fraction: float) -> None:
     curves = add_costs(tables["curves"].merge(scoring, on=[*KEYS, "config_hash", "commit"], how="left"), startup)
     tables["speedup"] = speedup_mod.per_seed(curves, tables["final"], fraction, startup)
     tables["speedup_summary"] = speedup_mod.summarise(tables["speedup"])
+    tables["budget_to_target"] = speedup_mod.budget_to_target(tables["final"], fraction)
     log.info("speedup target: %g x uniform's final accuracy; job start-up %.2f s (fitted from run.json times)",
              fraction, startup)
 
 
 def aggregate(run_dirs: list[str], out_dir: str,
-              target_fraction: float = speedup_mod.DEFAULT_TARGET_FRACTION,
-              shot_thresholds: dict | None = None) -> dict[str, pd.DataFrame]:
+              target_fraction: float = speedup_mod.DEFAULT_TARGET_FRACTION, margins=None,
+              correction: str = "holm", shot_thresholds: dict | None = None) -> dict[str, pd.DataFrame]:
     tables = load_runs(run_dirs, shot_thresholds)
     speedup_tables(tables, target_fraction)
-    tables["methods"] = methods_table(tables["final"])
-    tables["budget_table"] = budget_table(tables["final"])
-    write_budget_markdown(Path(out_dir) / "budget_table.md", tables["budget_table"])
+    tables["methods"] = methods_table(tables["final"], margins, correction)
+    tables["budget_table"] = budget_table(tables["final"], margins=margins, correction=correction)
+    write_budget_markdown(Path(out_dir) / "budget_table.md", tables["budget_table"], margins)
     commits = sorted(tables["final"]["commit"].unique())
     for name in ("speedup", "speedup_summary", "methods"):
         tables[name]["commits"] = ";".join(commits)

@@ -16,7 +16,27 @@ the maximum of a noisy curve.
 Reached: the run ends at or above the target (its last evaluation); its cost is
 then that of the first evaluation at or above the target. A run that touches the
 target and falls back below it by its end is "not reached": one lucky evaluation
-is not convergence. Not reached stays a row (reached False, speedup NaN).
+is not convergence. Not reached stays a row (reached False, speedup NaN) and is
+censored, never dropped: a method that never reached the target needed more
+than its whole run, so its speedup is at most uniform's cost / the run's whole
+cost (`speedup_high`); where uniform never reached it, the speedup is at least
+uniform's whole cost / the method's cost (`speedup_low`). The summary gives
+the median's bounds from these, and a geometric mean only when every seed's
+speedup is known.
+
+Resolution: the first crossing lies somewhere after the evaluation before it,
+so each cost is known to one evaluation spacing. `log_resolution` is the
+standard deviation that rounding to the evaluation grid adds to a log speedup
+(spacing / cost of each run, uniform over one spacing: / sqrt(12)); the tests
+use it as their floor (stats.py), and the summary reports the spacing.
+
+Budget to target (`budget_to_target`): per seed, the smallest budget at which a
+method's final accuracy reaches the target, interpolated linearly between the
+config's budgets; below the smallest budget or above the largest it is
+censored. Under a schedule that decays to zero at every budget, every run ends
+at its best, so the iteration speedup of one budget is squeezed toward 1; the
+budget speedup (uniform's budget to target / the method's) is what a budgeted
+user saves.
 
 Units (the `unit` column), each the cumulative count at that first evaluation:
 - iterations: optimizer steps (`iteration`);
@@ -57,10 +77,14 @@ UNITS = {"iterations": "iteration", "charged_iterations": "charged_total",
          "examples_backpropagated": "examples_backpropagated", "wall_clock_seconds": "wall_clock_seconds"}
 STAGED_JOBS = 3  # warm-up, score, continuation
 PER_SEED_COLUMNS = [*GROUP, "method", "method_name", "label", "budget", "seed", "unit", "target", "target_fraction",
-                    "reference", "cost_uniform", "cost_method", "speedup", "reached", "uniform_reached",
-                    "final_accuracy", "startup_seconds"]
+                    "reference", "cost_uniform", "cost_method", "speedup", "speedup_low", "speedup_high", "censoring",
+                    "reached", "uniform_reached", "eval_spacing", "log_resolution", "final_accuracy",
+                    "startup_seconds"]
 SUMMARY_COLUMNS = [*GROUP, "method", "method_name", "label", "budget", "unit", "target", "target_fraction",
-                   "reference", "n", "n_reached", "n_speedup", "mean", "low", "high", "statistic"]
+                   "reference", "n", "n_reached", "n_uniform_reached", "n_exact", "median_low", "median_high",
+                   "geometric_mean", "low", "high", "eval_spacing", "statistic"]
+BUDGET_COLUMNS = [*GROUP, "method", "method_name", "seed", "target", "budgets", "budget_to_target", "budget_low",
+                  "budget_high", "censoring", "uniform_budget", "speedup_low", "speedup_high"]
 
 
 # --------------------------------------------------------------------------- jobs and start-up
@@ -187,36 +211,70 @@ def targets(final: pd.DataFrame, fraction: float) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def first_cost(curve: pd.DataFrame, target: float) -> dict[str, float]:
-    """Cost in every unit at the first evaluation at or above `target`; all NaN when the run ends below it."""
+def first_cost(curve: pd.DataFrame, target: float) -> tuple[dict, dict, dict]:
+    """(cost at the first evaluation at or above `target`, cost at the evaluation before it, the run's whole cost).
+
+    The first is all NaN when the run ends below the target (not reached); the
+    second is 0 when the first evaluation already reaches it.
+    """
     curve = curve.sort_values("iteration")
     acc = curve["test_accuracy"].to_numpy(float)
+    total = {unit: float(curve[column].iloc[-1]) if column in curve and len(curve) else math.nan
+             for unit, column in UNITS.items()}
     if len(acc) == 0 or not acc[-1] >= target - 1e-12:
-        return {unit: math.nan for unit in UNITS}
+        nan = {unit: math.nan for unit in UNITS}
+        return nan, dict(nan), total
     first = int(np.argmax(acc >= target - 1e-12))
-    return {unit: float(curve[column].iloc[first]) if column in curve else math.nan for unit, column in UNITS.items()}
+    at = {unit: float(curve[column].iloc[first]) if column in curve else math.nan for unit, column in UNITS.items()}
+    before = {unit: float(curve[column].iloc[first - 1]) if column in curve and first > 0 else 0.0
+              for unit, column in UNITS.items()}
+    return at, before, total
+
+
+def _bounds(c_ref: float, c_ref_total: float, c_m: float, c_m_total: float) -> tuple[float, float, float, str]:
+    """(speedup, low, high, censoring) of one seed from the two runs' costs to the target and whole costs."""
+    ref_ok, m_ok = np.isfinite(c_ref), np.isfinite(c_m)
+    if ref_ok and m_ok and c_m > 0:
+        s = c_ref / c_m
+        return s, s, s, "exact"
+    if ref_ok:  # the method needed more than its whole run
+        return math.nan, 0.0, c_ref / c_m_total if c_m_total > 0 else math.inf, "method never reached"
+    if m_ok and c_m > 0:  # uniform needed more than its whole run
+        return math.nan, c_ref_total / c_m, math.inf, "uniform never reached"
+    return math.nan, 0.0, math.inf, "neither reached"
+
+
+def _log_resolution(c_ref: float, d_ref: float, c_m: float, d_m: float) -> float:
+    if not (np.isfinite(c_ref) and np.isfinite(c_m) and c_ref > 0 and c_m > 0):
+        return math.nan
+    return math.hypot(d_ref / c_ref, d_m / c_m) / math.sqrt(12.0)
 
 
 def per_seed(curves: pd.DataFrame, final: pd.DataFrame, fraction: float = DEFAULT_TARGET_FRACTION,
              startup: float = math.nan) -> pd.DataFrame:
-    """One row per dataset/model/augmentation/method/budget/seed/unit: cost to the target and the speedup."""
+    """One row per dataset/model/augmentation/method/budget/seed/unit: cost to the target, the speedup, its bounds."""
     goals = targets(final, fraction)
     rows = []
     for goal in goals.to_dict("records"):
         key = {k: goal[k] for k in GROUP}
         cells = curves[np.logical_and.reduce([curves[k] == v for k, v in key.items()])]
         costs = {k: first_cost(c, goal["target"]) for k, c in cells.groupby(["method", "budget", "seed"], sort=False)}
-        for (method, budget, seed), cost in costs.items():
+        spacing = {k: float(np.median(np.diff(np.sort(c["iteration"].to_numpy(float))))) if len(c) > 1 else math.nan
+                   for k, c in cells.groupby(["method", "budget", "seed"], sort=False)}
+        for (method, budget, seed), (cost, before, total) in costs.items():
             run = cells[(cells["method"] == method) & (cells["budget"] == budget) & (cells["seed"] == seed)]
             ref = costs.get((goal["reference_label"], goal["reference_budget"], seed))
             for unit in UNITS:
-                c_ref = ref[unit] if ref else math.nan
-                speedup = c_ref / cost[unit] if cost[unit] > 0 and np.isfinite(c_ref) else math.nan
+                c_ref, b_ref, t_ref = (ref[0][unit], ref[1][unit], ref[2][unit]) if ref else (math.nan,) * 3
+                speedup, low, high, censoring = _bounds(c_ref, t_ref, cost[unit], total[unit])
                 rows.append({**key, "method": method, "method_name": run["method_name"].iloc[0], "label": method,
                              "budget": budget, "seed": seed, "unit": unit, "target": goal["target"],
                              "target_fraction": fraction, "reference": goal["reference"], "cost_uniform": c_ref,
-                             "cost_method": cost[unit], "speedup": speedup, "reached": bool(np.isfinite(cost[unit])),
+                             "cost_method": cost[unit], "speedup": speedup, "speedup_low": low, "speedup_high": high,
+                             "censoring": censoring, "reached": bool(np.isfinite(cost[unit])),
                              "uniform_reached": bool(np.isfinite(c_ref)),
+                             "eval_spacing": spacing[(method, budget, seed)],
+                             "log_resolution": _log_resolution(c_ref, c_ref - b_ref, cost[unit], cost[unit] - before[unit]),
                              "final_accuracy": float(run.sort_values("iteration")["test_accuracy"].iloc[-1]),
                              "startup_seconds": startup if unit == "wall_clock_seconds" else math.nan})
     return pd.DataFrame(rows, columns=PER_SEED_COLUMNS)
@@ -231,13 +289,65 @@ def geometric_interval(speedups) -> tuple[float, float, float, int]:
 
 
 def summarise(seeds: pd.DataFrame) -> pd.DataFrame:
-    """Per dataset/model/augmentation/label/budget/unit: seeds, seeds reached, geometric mean speedup [t-interval]."""
+    """Per dataset/model/augmentation/label/budget/unit: reached k/n, the median's bounds, a geometric mean if complete.
+
+    The median of censored values is known only between the median of the lower
+    bounds and that of the upper bounds (equal when at most a minority of seeds
+    is censored on either side); the geometric mean and its t-interval are
+    given only when every seed's speedup is known, never over the seeds that
+    happened to reach the target.
+    """
     keys = [*GROUP, "method", "method_name", "label", "budget", "unit"]
     rows = []
     for key, g in seeds.groupby(keys, sort=False):
-        mean, low, high, n_speedup = geometric_interval(g["speedup"])
+        exact = g["censoring"] == "exact"
+        complete = bool(exact.all())
+        mean, low, high, _ = geometric_interval(g["speedup"]) if complete else (math.nan,) * 4
         rows.append({**dict(zip(keys, key)), "target": g["target"].iloc[0], "target_fraction": g["target_fraction"].iloc[0],
                      "reference": g["reference"].iloc[0], "n": g["seed"].nunique(), "n_reached": int(g["reached"].sum()),
-                     "n_speedup": n_speedup, "mean": mean, "low": low, "high": high,
-                     "statistic": "geometric mean over the seeds with a speedup, t-interval of log speedup"})
+                     "n_uniform_reached": int(g["uniform_reached"].sum()), "n_exact": int(exact.sum()),
+                     "median_low": float(np.median(g["speedup_low"])), "median_high": float(np.median(g["speedup_high"])),
+                     "geometric_mean": mean, "low": low, "high": high,
+                     "eval_spacing": float(np.nanmedian(g["eval_spacing"])) if g["eval_spacing"].notna().any() else math.nan,
+                     "statistic": "median of per-seed speedups between the bounds censored seeds allow; geometric mean "
+                                  "[t-interval of log speedup] only when every seed's speedup is known"})
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+
+
+def _crossing(budgets: np.ndarray, accuracy: np.ndarray, target: float) -> tuple[float, float, float, str]:
+    """(budget to target, low, high, censoring) from one seed's final accuracies at ascending budgets."""
+    ok = accuracy >= target - 1e-12
+    if ok[0]:
+        return math.nan, 0.0, float(budgets[0]), "reached at the smallest budget"
+    if not ok.any():
+        return math.nan, float(budgets[-1]), math.inf, "not reached at the largest budget"
+    i = int(np.argmax(ok))
+    b0, b1, a0, a1 = budgets[i - 1], budgets[i], accuracy[i - 1], accuracy[i]
+    b = float(b0 + (target - a0) / (a1 - a0) * (b1 - b0))
+    return b, b, b, "exact"
+
+
+def budget_to_target(final: pd.DataFrame, fraction: float = DEFAULT_TARGET_FRACTION) -> pd.DataFrame:
+    """Per dataset/model/augmentation/method/seed: the smallest budget reaching the speedup's target, and vs uniform."""
+    goals = targets(final, fraction)
+    rows = []
+    for goal in goals.to_dict("records"):
+        key = {k: goal[k] for k in GROUP}
+        cells = final[np.logical_and.reduce([final[k] == v for k, v in key.items()])]
+        if cells["budget"].nunique() < 2:
+            continue
+        found = {}
+        for (method, method_name, seed), g in cells.groupby(["method", "method_name", "seed"], sort=False):
+            g = g.groupby("budget")["final_test_accuracy"].mean().sort_index()
+            found[(method, seed)] = (method_name, g.index.to_numpy(float), _crossing(g.index.to_numpy(float),
+                                                                                    g.to_numpy(float), goal["target"]))
+        for (method, seed), (method_name, budgets, (b, low, high, censoring)) in found.items():
+            ref = found.get((goal["reference_label"], seed))
+            u_low, u_high = (ref[2][1], ref[2][2]) if ref else (math.nan, math.nan)
+            rows.append({**key, "method": method, "method_name": method_name, "seed": seed, "target": goal["target"],
+                         "budgets": ",".join(f"{x:g}" for x in budgets), "budget_to_target": b, "budget_low": low,
+                         "budget_high": high, "censoring": censoring,
+                         "uniform_budget": ref[2][0] if ref else math.nan,
+                         "speedup_low": u_low / high if high > 0 else math.nan,
+                         "speedup_high": u_high / low if low > 0 else math.inf})
+    return pd.DataFrame(rows, columns=BUDGET_COLUMNS)

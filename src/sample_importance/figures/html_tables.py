@@ -120,10 +120,16 @@ ACCURACY_COLUMNS = [
     ranged("diff", "diff_low", "diff_high", "Δ vs uniform, points [95 % CI]",
            "paired difference to uniform at the same budget, by seed", _points),
     count("n_paired", "n paired", "seeds paired with uniform"),
-    number("t_p", "t-test p", P_TITLE), number("wilcoxon_p", "Wilcoxon p", P_TITLE),
-    number("p_holm", "p Holm", "t-test p, Holm-corrected across the comparisons of this table"),
-    flag("significant", title="p Holm < 0.05"),
-    flag("best", title="the top mean of its budget and significantly better than uniform"),
+    text("verdict", title="better / worse (one-sided paired t-test), equivalent (inside ± the accuracy margin, two "
+                          "one-sided tests) or inconclusive, after correction within the budget column"),
+    number("p_better", "p better", "one-sided paired t-test p (> 0), corrected within the column"),
+    number("p_worse", "p worse", "one-sided paired t-test p (< 0), corrected within the column"),
+    number("p_equivalent", "p equivalent", "two one-sided tests against ± the margin, corrected within the column"),
+    number("mde", "MDE, points", "smallest gain the cell's test detects at power 0.8 at the column's corrected level",
+           lambda x: percent(x)),
+    number("seeds_needed", "seeds for margin", "seeds that would detect the accuracy margin at the observed spread"),
+    count("family_size", "family", "comparisons in the corrected family (the budget column)"),
+    flag("best", title="the top mean of its budget and better than uniform"),
     number("balanced_mean", "balanced accuracy %", "mean over seeds of the class-balanced test accuracy", percent),
     number("smoothing", title="the scores' smoothing of a staged method"),
     number("ess_fraction", "ESS / N", "effective sample size of the sampling weights, as a fraction of N"),
@@ -133,17 +139,25 @@ SPEEDUP_COLUMNS = [
     text("dataset"), text("model"), text("augmentation"), text("method"),
     text("method_name", "implementation"), number("budget"), text("unit", title="the cost counted to the target"),
     number("target", "target accuracy %", "target_fraction x uniform's final accuracy at the full budget", percent),
-    count("n", title="seeds"), count("n_reached", "n reached", "seeds that reached the target"),
-    count("n_speedup", "n speedup", "seeds with a speedup (both runs reached the target)"),
-    ranged("mean", "low", "high", "speedup × [95 % CI]", "geometric mean over seeds, t-interval of the log speedup"),
+    count("n", title="seeds"), count("n_reached", "n reached", "seeds where the method reached the target"),
+    count("n_uniform_reached", "n uniform reached", "seeds where uniform reached the target"),
+    count("n_exact", "n exact", "seeds whose speedup is known (both reached); the others are censored bounds"),
+    number("median_low", "median ≥", "median speedup, lower bound (censored seeds at their bound)"),
+    number("median_high", "median ≤", "median speedup, upper bound"),
+    ranged("geometric_mean", "low", "high", "geometric mean × [95 % CI]",
+           "only when every seed's speedup is known; t-interval of the log speedup"),
+    number("eval_spacing", "resolution, steps", "evaluation spacing: the cost to the target is known to one spacing"),
 ]
 CLAIMS_COLUMNS = [
     text("paper"), text("claim"), text("scope"), text("test"),
-    ranged("effect", "low", "high", "effect [95 % CI]",
-           "Student-t 95 % interval, uncorrected; accuracies are fractions"),
-    number("p", title="raw p of the paired test"),
-    number("p_corrected", "p corrected", "Holm across the rows of one claim"),
-    count("n", title="seeds"), text("verdict", title="at 0.05 after correction"), text("why"),
+    text("unit", title="points: accuracy in percentage points; ratio: speedup"),
+    ranged("effect", "low", "high", "effect [95 % CI]", "Student-t 95 % interval, uncorrected, in the row's unit"),
+    count("n", title="seeds"), number("margin", title="the smallest difference that matters (config analysis.margins)"),
+    number("p_support", "p support", "one-sided test for the claim, Holm-corrected within the claim"),
+    number("p_contradict", "p contradict", "one-sided test against the claim (beyond the margin), Holm within the claim"),
+    number("mde", "MDE", "smallest effect the row's test detects at the stated power and corrected level"),
+    number("seeds_needed", "seeds for margin", "seeds that would detect the margin at the observed spread"),
+    text("verdict", title="supported / contradicted / inconclusive at the corrected level"), text("why"),
 ]
 
 
@@ -162,16 +176,20 @@ class Page:
 PAGES = {page.name: page for page in (
     Page("methods", "Final test accuracy per method and budget",
          "Mean over seeds [Student-t 95 % interval] in %; every method but uniform against uniform at the same budget, "
-         "paired by seed, p Holm-corrected across the table; with the sampling weights' flatness of staged methods.",
+         "paired by seed, one-sided tests corrected within each budget column, with the power of each cell (MDE); "
+         "with the sampling weights' flatness of staged methods.",
          ACCURACY_COLUMNS, ("commits",)),
     Page("budget_table", "Arazo et al.'s comparison: final test accuracy by budget",
          "Rows in the config's order, budgets ascending; the same statistics as the methods table.", ACCURACY_COLUMNS),
     Page("speedup_summary", "Speedup over uniform to the target accuracy",
-         "Cost uniform needs to reach the target over the cost the method needs, per unit of cost.",
+         "Cost uniform needs to reach the target over the cost the method needs, per unit of cost. Seeds that never "
+         "reached it are censored bounds, never dropped: the median lies between its bounds, and a geometric mean is "
+         "given only when every seed's speedup is known.",
          SPEEDUP_COLUMNS, ("reference", "statistic", "target_fraction", "commits")),
     Page("claims", "The papers' claims, tested on this config",
-         "Each testable claim with its test, effect [95 % interval], corrected p, n and verdict; "
-         "read the interval, not only the verdict.", CLAIMS_COLUMNS, optional=True),
+         "Each testable claim with its test, effect [95 % interval], the margin, the two one-sided tests, the power "
+         "(MDE, seeds for the margin) and the verdict; read the interval, not only the verdict.", CLAIMS_COLUMNS,
+         optional=True),
 )}
 
 

@@ -329,9 +329,11 @@ def speedup_figure(per_seed: pd.DataFrame, summary: pd.DataFrame, style: Style):
     names = [f"{m} ({n.get(m, 'n=?')})" for m in labels]
     handles += [Line2D([], [], color="0.3", marker="o", ls="", ms=4, markerfacecolor="none")]
     names += ["no seed reached the target"]
+    handles += [Line2D([], [], color="0.3", marker="D", ls=":", ms=3, markerfacecolor="none")]
+    names += ["median of censored seeds (range: its bounds)"]
     legend_outside(fig, handles, names, title="method (seeds)")
     fig.suptitle("Speedup over uniform to first reach the target (> 1: faster; log scale): geometric mean and 95 % "
-                 f"t-interval over the seeds that reached it\n{target_text(s)}; k/n: seeds that reached it",
+                 f"t-interval when every seed is known\n{target_text(s)}; k/n: seeds that reached it",
                  fontsize=7.5)
     fig.tight_layout()
     return fig
@@ -357,6 +359,19 @@ def _speedup_axis(ax, values, points, room_below: bool, reach: float = 2.0) -> N
     ax.yaxis.set_minor_locator(matplotlib.ticker.NullLocator())
 
 
+def _speedup_centre(row) -> tuple[float, bool]:
+    """(where a method's speedup is drawn, whether it is censored): the geometric mean when every seed is known,
+    else the median if its bounds agree, else the finite one of its bounds (drawn hollow, with its range)."""
+    geo = getattr(row, "geometric_mean", getattr(row, "mean", np.nan))
+    if np.isfinite(geo):
+        return float(geo), False
+    lo, hi = getattr(row, "median_low", np.nan), getattr(row, "median_high", np.nan)
+    if np.isfinite(lo) and np.isfinite(hi) and lo > 0 and np.isclose(lo, hi):
+        return float(lo), True
+    finite = [b for b in (lo, hi) if np.isfinite(b) and b > 0]
+    return (float(finite[0]), True) if finite and getattr(row, "n_reached", 0) > 0 else (np.nan, True)
+
+
 def _speedup_panel(ax, summary: pd.DataFrame, per_seed: pd.DataFrame, labels, budgets, style: Style) -> None:
     width = 0.8 / max(1, len(labels))
     values, points, missing = [1.0], [1.0], []
@@ -365,18 +380,25 @@ def _speedup_panel(ax, summary: pd.DataFrame, per_seed: pd.DataFrame, labels, bu
         for row in summary[summary["label"] == label].itertuples(index=False):
             x = budgets.index(row.budget) + (i - (len(labels) - 1) / 2) * width
             count = f"{int(row.n_reached)}/{int(row.n)}"
-            if not np.isfinite(row.mean):
+            centre, censored = _speedup_centre(row)
+            if not np.isfinite(centre):
                 missing.append((x, colour, count))
                 continue
             seeds = per_seed[(per_seed["label"] == label) & (per_seed["budget"] == row.budget)]["speedup"].dropna()
             ax.plot(np.full(len(seeds), x), seeds, ".", color=colour, ms=2, alpha=0.6)
-            low, high = (row.low, row.high) if np.isfinite(row.low) else (row.mean, row.mean)
-            ax.errorbar(x, row.mean, yerr=[[row.mean - low], [high - row.mean]], fmt="o", ms=3.5, color=colour,
-                        capsize=1.5, lw=0.9)
+            low, high = (row.low, row.high) if np.isfinite(row.low) else (centre, centre)
+            if censored:  # the median between the bounds its censored seeds allow: a hollow marker, a thin range
+                bounds = [b for b in (row.median_low, row.median_high) if np.isfinite(b) and b > 0]
+                ax.plot([x, x], [min(bounds), max(bounds)], color=colour, lw=0.6, ls=":")
+                ax.plot(x, centre, "D", ms=3, markerfacecolor="none", markeredgecolor=colour)
+                values += bounds
+            else:
+                ax.errorbar(x, centre, yerr=[[centre - low], [high - centre]], fmt="o", ms=3.5, color=colour,
+                            capsize=1.5, lw=0.9)
             values += [low, high, *seeds]
-            points += [row.mean, *seeds]
-            if row.n_reached < row.n:
-                ax.annotate(count, (x, row.mean), xytext=(3, 0), textcoords="offset points", ha="left", va="center",
+            points += [centre, *seeds]
+            if row.n_reached < row.n or getattr(row, "n_uniform_reached", row.n) < row.n:
+                ax.annotate(count, (x, centre), xytext=(3, 0), textcoords="offset points", ha="left", va="center",
                             fontsize=5, color=colour)
     _speedup_axis(ax, values, points, bool(missing))
     edge = ax.get_xaxis_transform()  # x in data, y in axes coordinates: the bottom edge, whatever the scale

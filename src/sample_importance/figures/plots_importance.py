@@ -431,7 +431,7 @@ def final_accuracy_methods_figure(methods: pd.DataFrame, final: pd.DataFrame, st
             ax.set_title(f"{panel} · budget {budget:g}", fontsize=7)
             ax.tick_params(axis="x", labelsize=6)
     n = "/".join(str(x) for x in sorted(n_seen))
-    test = "Holm-corrected paired t-test" if "p_holm" in methods else "paired t-test"
+    test = "one-sided paired t-test, corrected within the budget column" if "verdict" in methods else "paired t-test"
     fig.suptitle(f"Final test accuracy, mean and {int(CONFIDENCE * 100)} % t-interval over seeds (n={n}; no interval "
                  f"for n=1)\ngrey band: uniform's interval; *: better than uniform, {test} p < 0.05", fontsize=7)
     fig.tight_layout()
@@ -439,8 +439,10 @@ def final_accuracy_methods_figure(methods: pd.DataFrame, final: pd.DataFrame, st
 
 
 def _better_than_uniform(row) -> bool:
-    """methods.csv's verdict: Holm-corrected p where the table has it (else the raw paired p), and a positive difference."""
-    p = row.get("p_holm", row.get("p_value"))
+    """methods.csv's verdict where the table has it (else a raw paired p below 0.05 and a positive difference)."""
+    if "verdict" in row:
+        return row["verdict"] == "better"
+    p = row.get("p_value")
     diff = row.get("diff", row.get("diff_to_uniform"))
     return bool(pd.notna(p) and p < 0.05 and pd.notna(diff) and diff > 0)
 
