@@ -30,7 +30,9 @@ def config_hash(obj) -> str:
 # so old folders are not reused). 2: biased rescore_every restored in split runs; dataset location unhashed.
 # 3: methods made faithful to their reference code (p/c-SGD order and fill, selective backprop and upper-bound
 #    IS scoring, Data Diet protocol, Active Bias variance, Arazo's RandAugment).
-RESULTS_VERSION = 3
+# 4: biased samples in proportion to the importance by default (smoothing 0.001, was 0.5); RHO-LOSS's schedule
+#    starts at its peak after the irreducible model's charge; InfoBatch's epochs mode reports its progress.
+RESULTS_VERSION = 4
 
 # where and how a run executes, left out of its id so one grid runs on a laptop and on a cluster; they
 # can change the last bits of the numbers (device, compile, threads), and run.json records them
@@ -38,8 +40,8 @@ NOT_HASHED = ("device", "threads", "compile", "eval_batch_size", "checkpoint_eve
 # torchvision datasets: where the files sit and whether to fetch them; the data are the same
 DATA_LOCATION = ("root", "download")
 # Bumped when prepare_data decodes the same ImageFolder files into other tensors. 2: 16-bit scaled,
-# alpha composited on black, hidden files skipped, grey/colour mixes made RGB.
-IMAGEFOLDER_DECODER = 2
+# alpha composited on black, hidden files skipped, grey/colour mixes made RGB. 3: EXIF orientation applied.
+IMAGEFOLDER_DECODER = 3
 
 
 def source_identity(dataset_spec: dict) -> dict | None:

@@ -194,12 +194,14 @@ def _to_uint8(img, where: str) -> np.ndarray:
 
 def _decode(data: bytes, where: str) -> torch.Tensor:
     """Decode one image file to uint8 [C, H, W]: grey stays 1 channel, colour is 3 (see _to_uint8)."""
-    from PIL import Image
+    from PIL import Image, ImageOps
 
     try:
         with Image.open(io.BytesIO(data)) as img:
             img.load()
-            array = _to_uint8(img, where)
+            # a camera's JPEG stores its pixels as the sensor read them and the rotation in EXIF tag 274; every
+            # viewer applies it, so the image as seen is the transposed one (a no-op without the tag)
+            array = _to_uint8(ImageOps.exif_transpose(img), where)
     except DataError:
         raise
     except Exception as e:  # noqa: BLE001 - Pillow raises several types for a bad file

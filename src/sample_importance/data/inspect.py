@@ -29,7 +29,7 @@ SPLITS = ("train", "test")
 # global average pooling, so a side below 4 leaves nothing to pool; the CIFAR ResNet-18 (stride-1 stem,
 # three stride-2 stages with padding) maps any side >= 1 to a feature map. Checked by tests/test_data_identity.py.
 MIN_IMAGE_SIDE = {"cnn": 4, "resnet18": 1}
-SUMMARY_VERSION = 1  # bump when SourceSummary's fields change (invalidates the persistent memo)
+SUMMARY_VERSION = 2  # bump when SourceSummary's fields or checks change (invalidates the persistent memo); 2: zero-byte files
 
 
 class DataError(RuntimeError):
@@ -172,8 +172,18 @@ def _header(data_or_path, name: str) -> dict:
         raise DataError(f"cannot decode image {name}: {e}. Fix: replace or remove the file.") from e
 
 
+def _refuse_empty_files(names: list[str], where: str) -> None:
+    """A zero-byte image (an interrupted copy or download) is no image; named here, before any job, not by prepare_data."""
+    if names:
+        shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        raise DataError(f"{len(names)} image file(s) in {where} are empty (0 bytes): {shown}. Fix: copy them again "
+                        "from their source, or delete them.")
+
+
 def _summarize_tree(root: str) -> SourceSummary:
     files = tree_files(root)
+    _refuse_empty_files([f.path for classes in files.values() for fs in classes.values() for f in fs
+                         if f.stat().st_size == 0], root)
     summary = SourceSummary(root, {s: {c: len(f) for c, f in classes.items()} for s, classes in files.items()})
     for split, classes in files.items():
         first = next((f[0] for _, f in sorted(classes.items()) if f), None)
@@ -186,6 +196,8 @@ def _summarize_archive(path: str) -> SourceSummary:
     try:
         with open_archive(path) as tar:
             members = archive_members(tar, path)
+            _refuse_empty_files([m.name for classes in members.values() for ms in classes.values() for m in ms
+                                 if m.size == 0], path)
             summary = SourceSummary(path, {s: {c: len(m) for c, m in classes.items()} for s, classes in members.items()})
             for split, classes in members.items():
                 first = next((m[0] for _, m in sorted(classes.items()) if m), None)
