@@ -166,7 +166,7 @@ def test_score_logs_records_metric_smoothing_samples_and_flatness(tiny_config, t
     flat = sampling_flatness(weights)
     line = done.stderr.strip().splitlines()[-1]
     assert f"scored {len(weights)} samples from {warm / 'records.pt'} (warm-up epochs 1-1): metric one_minus_p, " \
-           f"smoothing 0.5; sampling max/min {flat['max_min_ratio']:.3g}, effective sample size " \
+           f"smoothing 0.001; sampling max/min {flat['max_min_ratio']:.3g}, effective sample size " \
            f"{flat['ess_fraction']:.2f} N" in line, line
     assert 0.2 < flat["ess_fraction"] < 1.0  # biased, yet every sample keeps a chance (smoothing)
 

@@ -71,7 +71,7 @@ def test_run_json_records_spec_seed_versions_device_commit_and_times(runs):
     spec, (folder, _) = runs["biased"]
     info = json.loads((folder / "run.json").read_text())
     assert info["spec"] == json.loads(json.dumps(spec))  # the full resolved run spec
-    assert info["spec"]["method_params"] == {"warmup_epochs": 1, "metric": "one_minus_p", "smoothing": 0.5,
+    assert info["spec"]["method_params"] == {"warmup_epochs": 1, "metric": "one_minus_p", "smoothing": 0.001,
                                              "rescore_every": 0}
     assert info["seed"] == 0 and info["config_hash"] == run_hash(spec)
     import torch

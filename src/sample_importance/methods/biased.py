@@ -2,25 +2,26 @@
 
 Warm-up: `warmup_epochs` epochs of uniform SGD (inside the budget), recording
 p_true of every sample from the training forward passes. Score: an importance
-per sample from those records (`metric`, default mean of 1 - p_true), smoothed
-as w + smoothing * mean(w) and normalised. Continue: the same run, each epoch n
-draws with replacement by those probabilities.
+per sample from those records (`metric`, default mean of 1 - p_true), with a
+floor of smoothing * mean(w) added, normalised. Continue: the same run, each
+epoch n draws with replacement by those probabilities.
 
-Smoothing, and where its default comes from. The form w + eps * mean(w) is
-Arazo et al.'s (EricArazo/ImportanceSampling, utils_train/utils_train.py,
-select_samples: "Smoothness constant", eps = 1 there); DESIGN.md adopts it for
-this method. The default eps = 0.5 is this project's choice, not a number
-taken from Quercia et al.: their paper text and their official code
-(jugit.fz-juelich.de/ias-8/sgd_biased; the GitHub repository
-AlessioQuercia/sgd_biased holds only a README pointing there) could not be
-read here. The choice matters: eps puts a share eps / (1 + eps) of all draws
-on a uniform floor (a third at 0.5) and caps the max/min probability ratio at
-(max(w)/mean(w) + eps) / eps; scores 0.02 and 0.98 (mean 0.5) become 49:1 at
-eps = 0 but 1.23:0.27 = 4.6:1 at 0.5. The importance tables
-(`importance_sampling.csv`) and the distribution figure print the flatness of
-the distribution per smoothing (max/min ratio, effective sample size, share on
-the top 10 %); set `methods: {biased: {method: biased, smoothing: 0.0}}` for
-the unsmoothed distribution (a sample scored 0 is then never drawn).
+Smoothing. By default (`smoothing: 0.001`, SMOOTHING_FLOOR) the draws are in
+proportion to the importance, as the paper states the method, with only the
+floor needed to keep every sample drawable (a sample scored 0 gets a
+thousandth of the mean weight instead of never being drawn). The form
+w + eps * mean(w) is Arazo et al.'s (EricArazo/ImportanceSampling,
+utils_train/utils_train.py, select_samples: "Smoothness constant", eps = 1
+there). Up to RESULTS_VERSION 3 this project's default was eps = 0.5, a choice
+of its own (Quercia et al.'s text and code, jugit.fz-juelich.de/ias-8/sgd_biased,
+could not be read here) that flattens the distribution: it puts a share
+eps / (1 + eps) of all draws on a uniform floor (a third at 0.5) and caps the
+max/min probability ratio at (max(w)/mean(w) + eps) / eps; scores 0.02 and
+0.98 (mean 0.5) are 49:1 at the floor but 4.6:1 at 0.5. It stays a named
+option: `methods: {biased_smoothed: {method: biased, smoothing: 0.5}}`
+(SMOOTHING_FLAT). The importance tables (`importance_sampling.csv`) and the
+distribution figure print the flatness of the distribution per smoothing
+(max/min ratio, effective sample size, share on the top 10 %).
 
 `rescore_every` K > 0 re-scores every K epochs of the continuation from the
 records of the last `warmup_epochs` epochs (samples not drawn in that window
@@ -35,9 +36,13 @@ from . import importance
 from .base import StagedMethod
 
 
+SMOOTHING_FLOOR = 0.001  # the default: the paper's p proportional to the importance, every sample still drawable
+SMOOTHING_FLAT = 0.5  # the project's default up to RESULTS_VERSION 3, kept as a named option
+
+
 class Biased(StagedMethod):
     name = "biased"
-    defaults = {"warmup_epochs": 5, "metric": "one_minus_p", "smoothing": 0.5, "rescore_every": 0}
+    defaults = {"warmup_epochs": 5, "metric": "one_minus_p", "smoothing": SMOOTHING_FLOOR, "rescore_every": 0}
     choices = {"metric": tuple(importance.METRICS)}
 
     @classmethod
