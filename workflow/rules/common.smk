@@ -152,6 +152,23 @@ def unreadable_caches():
     return found
 
 
+def runs_newer_cache(path, dataset):
+    """Finished runs and warm-ups of `dataset` whose run.json is older than the cache at `path`: Snakemake's mtime
+    trigger runs them again (an unreadable cache was usually damaged by a write, which gave it a new time).
+    """
+    folders = [GRID.run_dir(r) for r, s in GRID.runs.items() if s["dataset"] == dataset]
+    folders += [
+        GRID.warmup_dir(w) for w, s in GRID.warmups.items() if s["dataset"] == dataset
+    ]
+    cache_time = os.stat(path).st_mtime
+    return sum(
+        1
+        for f in folders
+        if os.path.exists(f"{f}/run.json")
+        and os.stat(f"{f}/run.json").st_mtime < cache_time
+    )
+
+
 def repair_caches(caches):
     """Rebuild unreadable caches in place with the prepare-data step, keeping each file's mtime."""
     for path, (dataset, problem) in caches.items():
