@@ -107,3 +107,15 @@ def test_a_workflow_moves_a_former_configs_tables_aside_before_its_summary_reads
     assert {p.relative_to(stamp).as_posix() for p in stamp.rglob("*") if p.is_file()} == {
         "summary/noise_draws.csv", "summary/importance_agreement.csv", "figures/noise_draw_share.png"}
     assert not any(p.exists() for p in former) and (results / "summary" / "final.csv").exists()
+
+
+def test_the_default_profile_carries_what_the_readmes_recovery_advice_assumes():
+    """README: after a crash, `snakemake --unlock`, then the same line again: that line needs --rerun-incomplete
+    (else IncompleteFilesException), and the same line may have no --profile, so the workflow profile sets it."""
+    import yaml
+
+    from conftest import REPO
+
+    profile = yaml.safe_load((REPO / "profiles" / "default" / "profile.yaml").read_text())
+    assert profile["rerun-incomplete"] is True
+    assert "every profile sets it,\n  the default workflow profile included" in (REPO / "README.md").read_text()
