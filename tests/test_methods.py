@@ -52,7 +52,10 @@ def test_every_method_module_defines_only_its_own_class_and_imports_no_other_met
         assert classes == [cls], f"{module}.py defines {classes}, expected only {cls}"
         # c-SGD is p-SGD with another weight; p-SGD is unif-SGD's budgeted epoch with a weighted subset.
         # base (the interface) and importance (the shared metrics) are not methods.
-        permitted = {"c_sgd": {"base", "p_sgd"}, "p_sgd": {"base", "unif_sgd"}}.get(module, {"base"}) | {"importance"}
+        # class_matched is biased's warm-up and scoring with other draws; class_sampling (class counts and
+        # shares, the class-aware samplers' and losses' common base) is not a method either.
+        permitted = {"c_sgd": {"base", "p_sgd"}, "p_sgd": {"base", "unif_sgd"}, "class_matched": {"base", "biased"}}.get(
+            module, {"base"}) | {"importance", "class_sampling"}
         permitted |= {"el2n_prune"} if module == "el2n_inrun" else set()  # el2n_inrun reuses Data Diet's selection
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and node.level == 1:

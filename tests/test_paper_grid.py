@@ -56,7 +56,7 @@ def test_paper_config_has_the_papers_grid():
     assert config["augmentations"] == ["standard", "randaugment", "mixup", "ricap"]
     assert len(config["seeds"]) >= 3 and config["models"] == ["resnet18"]
     assert {d["source"] for d in config["datasets"].values()} == {"cifar10", "cifar100"}
-    warmups = sorted(e["warmup_epochs"] for e in config["methods"].values() if e["method"] == "biased")
+    warmups = sorted({e["warmup_epochs"] for e in config["methods"].values() if e["method"] == "biased"})
     assert warmups == [5, 10]
     assert (config["train"]["epochs"], config["train"]["batch_size"], config["train"]["lr"]) == (200, 128, 0.1)
 
