@@ -17,9 +17,15 @@ SPEEDUP_TARGET_FRACTION = config["analysis"][
 ]  # schema default 0.98
 # the margins, level, power and correction every verdict uses (analysis/verdicts.py), as the steps' flags
 _A = config["analysis"]
-INFERENCE_FLAGS = (
-    f"--accuracy-margin {_A['margins']['accuracy_points']} --speedup-margin {_A['margins']['speedup_ratio']}"
-    f" --alpha {_A['alpha']} --power {_A['power']} --correction {_A['table_correction']}"
+INFERENCE_FLAGS = " ".join(
+    f"--{flag} {shlex.quote(str(value))}"
+    for flag, value in (
+        ("accuracy-margin", _A["margins"]["accuracy_points"]),
+        ("speedup-margin", _A["margins"]["speedup_ratio"]),
+        ("alpha", _A["alpha"]),
+        ("power", _A["power"]),
+        ("correction", _A["table_correction"]),
+    )
 )
 
 

@@ -45,7 +45,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..atomic import atomic_path, write_csv
+from ..atomic import atomic_path, read_csv, write_csv
 from .stats import PairedComparison, accuracy_floor, correct, family_level, one_sample, paired
 from .verdicts import CONTRADICTED, INCONCLUSIVE, SUPPORTED, UNTESTABLE, Margins, decide, hypotheses, settle
 
@@ -177,8 +177,9 @@ def _censored_logs(g: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, dict]:
     low = g["speedup_low"] if "speedup_low" in g else g["speedup"]
     high = g["speedup_high"] if "speedup_high" in g else g["speedup"]
     logs = np.log(g["speedup"].where(exact).to_numpy(float))
-    support = np.where(uniform_missed, np.log(low.to_numpy(float)), logs)
-    contradict = np.where(method_missed, np.log(high.to_numpy(float)), logs)
+    with np.errstate(divide="ignore"):  # a bound of 0 or inf is log -inf / inf, and np.where keeps only one side
+        support = np.where(uniform_missed, np.log(low.to_numpy(float)), logs)
+        contradict = np.where(method_missed, np.log(high.to_numpy(float)), logs)
     counts = {"exact": int(exact.sum()), "method_missed": int(method_missed.sum()),
               "uniform_missed": int(uniform_missed.sum()), "both_missed": int((~g["reached"] & ~g["uniform_reached"]).sum()),
               "n": int(g["seed"].nunique())}
@@ -658,7 +659,7 @@ def to_markdown(table: pd.DataFrame, margins: Margins | None = None) -> str:
 
 
 def _read(path: Path) -> pd.DataFrame | None:
-    return pd.read_csv(path) if path.exists() else None
+    return read_csv(path) if path.exists() else None  # class names stay strings ("NA", "01")
 
 
 def write_claims(summary_dir: str, out_dir: str | None = None, margins: Margins | None = None,
@@ -673,7 +674,7 @@ def write_claims(summary_dir: str, out_dir: str | None = None, margins: Margins 
     out = Path(out_dir or summary_dir)
     correlation = _read(s / "importance_correlation.csv") if importance is not False else None
     noise_draws = _read(s / "noise_draws.csv") if noise is not False else None
-    table = claims_table(pd.read_csv(s / "final.csv"), _read(s / "speedup.csv"), _read(s / "class_balance.csv"),
+    table = claims_table(read_csv(s / "final.csv"), _read(s / "speedup.csv"), _read(s / "class_balance.csv"),
                          correlation, noise_draws, margins)
     write_csv(out / "claims.csv", table)
     with atomic_path(out / "claims.md") as tmp:
