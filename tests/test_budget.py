@@ -135,20 +135,25 @@ def test_budget_table_intervals_and_best_only_when_significant():
     assert table.loc[("uniform", 0.3), "high"] == pytest.approx(0.62 + half, abs=1e-4)
     assert table.loc[("biased", 0.3), "sd"] == pytest.approx(0.0, abs=1e-12)
     assert (table.loc[("uniform", 0.3), "n"], table.loc[("biased", 1.0), "n"]) == (3, 3)
-    # biased@0.3 beats uniform by 0.08 (t 6.93, 2 df, p 0.020); the other comparison, biased@1.0, is a constant
-    # -0.05 (no spread: the exact sign test, p 0.25): Holm doubles the smaller p, 0.040 < 0.05, so biased@0.3 is
-    # the only best cell
-    assert table.loc[("biased", 0.3), "p_holm"] == pytest.approx(2 * 0.020204, abs=1e-5)
+    # biased@0.3 beats uniform by 0.08 (t 6.93, 2 df, one-sided p 0.0101), alone in its budget column: a family of one
+    assert table.loc[("biased", 0.3), "p_better"] == pytest.approx(0.020204 / 2, abs=1e-5)
+    assert table.loc[("biased", 0.3), "family_size"] == 1 and table.loc[("biased", 0.3), "verdict"] == "better"
+    # biased@1.0 is a constant -0.05 with no n_test (no resolution floor): no spread, so no test and no verdict
+    assert np.isnan(table.loc[("biased", 1.0), "p_worse"]) and table.loc[("biased", 1.0), "verdict"] == ""
     assert table[table["best"]].index.tolist() == [("biased", 0.3)]
 
 
 def test_budget_table_markdown_shows_intervals_differences_and_bolds_only_significant_cells():
     md = to_markdown(budget_table(final_table()))
     assert "## d · cnn · standard" in md
-    assert "| method | budget 0.3 | budget 1 |" in md
-    assert "| uniform | 62.00 [57.03, 66.97] | 82.00 [77.03, 86.97] |" in md
-    assert "| biased | **70.00 [70.00, 70.00]**; Δ +8.00 [+3.03, +12.97], p_Holm 0.040 | " in md
-    assert "77.00 [72.03, 81.97]; Δ -5.00" in md and "**77.00" not in md
+    rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]]
+            for line in md.splitlines() if line.startswith("| ")}
+    assert rows["method"] == ["budget 0.3", "budget 1"]
+    assert rows["uniform"] == ["62.00 [57.03, 66.97]", "82.00 [77.03, 86.97]"]
+    # all three biased seeds equal: no interval is printed as [70.00, 70.00]
+    assert rows["biased"][0].startswith("**70.00**; Δ +8.00 [+3.03, +12.97] better, MDE ")
+    assert rows["biased"][1].startswith("77.00 [72.03, 81.97]; Δ -5.00") and "**77.00" not in md
+    assert "[70.00, 70.00]" not in md
 
 
 def test_budget_table_blocks_are_separate_families_of_one_table():

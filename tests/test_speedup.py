@@ -55,10 +55,16 @@ def test_seeds_ending_below_the_target_are_not_reached_even_if_they_touched_it()
     assert it.loc[0, "cost_method"] == 180 and it.loc[0, "cost_uniform"] == 200  # uniform seed 0 first >= 0.90 at 200
     assert it.loc[0, "speedup"] == pytest.approx(200 / 180)
     assert np.isnan(it.loc[[1, 2], "speedup"]).all() and np.isnan(it.loc[[1, 2], "cost_method"]).all()
+    # the seeds that never reached it are censored: speedup <= uniform's cost / the run's whole cost
+    assert (it.loc[1, "speedup_low"], it.loc[1, "speedup_high"]) == (0.0, pytest.approx(it.loc[1, "cost_uniform"] / 140))
+    assert it.loc[2, "speedup_high"] == pytest.approx(it.loc[2, "cost_uniform"] / 220)
+    assert it.loc[1, "censoring"] == "method never reached"
     summary = sp.summarise(seeds).set_index(["method", "unit"])
     row = summary.loc[("sb", "iterations")]
-    assert (row["n"], row["n_reached"], row["n_speedup"]) == (3, 1, 1)
-    assert row["mean"] == pytest.approx(200 / 180) and np.isnan(row["low"])
+    assert (row["n"], row["n_reached"], row["n_exact"]) == (3, 1, 1)
+    # 1 of 3 reached: no geometric mean over that one seed; the median lies between the bounds' medians
+    assert np.isnan(row["geometric_mean"]) and np.isnan(row["low"])
+    assert row["median_low"] == 0.0 and row["median_high"] == pytest.approx(200 / 180)
 
 
 def test_uniform_is_one_against_itself_and_pairs_by_seed():
