@@ -427,11 +427,19 @@ def check_semantics(config: dict) -> None:
     _check_names(config)
     staged = _check_methods(config)
     _check_transfer(config, staged)
+    _check_shot_thresholds(config)
     _warn_same_experiments(config)
     for name, spec in config["datasets"].items():
         counts = _check_dataset(name, spec, config)
         if counts is not None:
             _check_budget_steps(name, counts, config)
+
+
+def _check_shot_thresholds(config: dict) -> None:
+    shots = config.get("analysis", {}).get("shot_thresholds", {})
+    if shots.get("few", 20) > shots.get("many", 100):
+        _fail("analysis.shot_thresholds", shots, "few-shot classes (fewer than `few` images) would overlap the "
+              "many-shot ones (more than `many`)", "make few <= many, e.g. {many: 100, few: 20}")
 
 
 def resolve_method_params(label: str, entry: dict) -> dict:

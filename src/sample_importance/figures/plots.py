@@ -35,8 +35,18 @@ log = logging.getLogger(__name__)
 # canonical order of method implementations; labels of the same implementation follow their config order
 METHOD_ORDER = ("uniform", "uniform_replacement", "biased", "p_sgd", "c_sgd", "selective_backprop",
                 "upper_bound_is", "loss_rank", "infobatch", "el2n_prune")
-COLUMN_WIDTH = 3.4  # inches: one column of a two-column paper
-TEXT_WIDTH = 7.0
+COLUMN_WIDTH = 3.5  # inches: one column of a two-column paper (IEEE, ACM)
+TEXT_WIDTH = 7.0  # inches: the text width of the same page; every figure is saved at one of the two widths
+MIN_FONT = 7.0  # points, at the saved size: journals ask for 7 pt or more after placement
+# TrueType (Type 42) fonts in the PDFs: IEEE's and ACM's submission checks reject matplotlib's default Type 3
+matplotlib.rcParams["pdf.fonttype"] = 42
+matplotlib.rcParams["ps.fonttype"] = 42
+CUT = "▲"  # an interval that runs past the axis (past 100 %): drawn to the axis limit, this mark on the limit
+UNDEFINED = "◇"  # no interval: one seed, or every seed the same value (zero spread)
+NOTES = {
+    CUT: f"{CUT} interval runs past the axis (past 100 %): drawn to the axis limit",
+    UNDEFINED: f"{UNDEFINED} no interval: one seed, or all seeds equal (zero spread)",
+}
 INTERVAL = "mean and 95 % t-interval over seeds"
 X_AXES = {  # plot_all(x=...): what the accuracy-vs-iteration x axis is
     "fraction": "fraction of the budget's iterations",
@@ -77,13 +87,123 @@ class Style:
         return self.palette.get(method, "0.3")
 
 
-def save(fig, out_dir: str, stem: str, style: Style) -> None:
+PAD = 0.03  # inches around the tight bounding box of a saved figure
+SAVE_DPI = 200
+
+
+def save(fig, out_dir: str, stem: str, style: Style, width: float | None = None) -> None:
+    """Write the figure as PNG and PDF at a declared width (`fit`), fonts of at least MIN_FONT, TrueType in the PDF."""
     text = f"sample_importance; commit {style.provenance['commit']}; config {style.provenance['config_hash']}"
-    for ext in FIGURE_FORMATS:
-        meta = {"Title": stem, "Subject": text} if ext == "pdf" else {"Title": stem, "Description": text}
-        with atomic_path(Path(out_dir) / f"{stem}.{ext}") as tmp:
-            fig.savefig(tmp, format=ext, dpi=200, bbox_inches="tight", metadata=meta)
+    _add_notes(fig)
+    fit(fig, width)
+    with matplotlib.rc_context({"pdf.fonttype": 42, "ps.fonttype": 42}):
+        for ext in FIGURE_FORMATS:
+            meta = {"Title": stem, "Subject": text} if ext == "pdf" else {"Title": stem, "Description": text}
+            with atomic_path(Path(out_dir) / f"{stem}.{ext}") as tmp:
+                fig.savefig(tmp, format=ext, dpi=SAVE_DPI, bbox_inches="tight", pad_inches=PAD, metadata=meta)
     plt.close(fig)
+
+
+def declared_width(natural: float) -> float:
+    """The column width for a figure that fits in one column (with a little give), else the text width."""
+    return COLUMN_WIDTH if natural <= COLUMN_WIDTH * 1.15 else TEXT_WIDTH
+
+
+def fit(fig, width: float | None = None, min_font: float = MIN_FONT) -> float:
+    """Fonts raised to `min_font`, then the figure resized so that what is saved (its tight box, legends outside
+    included, plus PAD) is `width` inches wide: COLUMN_WIDTH or TEXT_WIDTH, chosen from its natural width when not
+    given. Fonts keep their size, so they are `min_font` or more wherever the figure is placed at that width.
+    Long titles are wrapped to the width. Returns the width."""
+    import textwrap
+
+    from matplotlib.text import Text
+
+    for t in fig.findobj(Text):
+        if t.get_text() and t.get_fontsize() < min_font:
+            t.set_fontsize(min_font)
+    fig.set_dpi(SAVE_DPI)  # measured as saved: text extents differ a little between resolutions
+    renderer = fig.canvas.get_renderer()
+    tight = fig.get_tightbbox(renderer).width
+    target = width or declared_width(tight + 2 * PAD)
+    w, h = fig.get_size_inches()
+    _legends_below(fig, renderer, target)
+    texts: dict = {}  # titles as written, re-wrapped at every width tried
+    for _ in range(8):
+        titles = [(fig._suptitle, min(w, target) - 0.2)] + [(a.title, a.get_position().width * w + 0.1) for a in fig.axes]
+        for t, room in titles:
+            if t is not None and t.get_text():  # a line wider than the figure (a title wider than its panel): wrap it
+                chars = max(12, int(room * 72 / (0.55 * t.get_fontsize())))
+                original = texts.setdefault(t, t.get_text())
+                t.set_text("\n".join(textwrap.fill(line, chars, break_on_hyphens=False) for line in original.split("\n")))
+        try:
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                fig.tight_layout()
+        except Exception:  # noqa: BLE001 - a layout matplotlib cannot tighten keeps its own
+            pass
+        renderer = fig.canvas.get_renderer()
+        tight = fig.get_tightbbox(renderer).width + 2 * PAD
+        if 0.02 <= target - tight < 0.06:  # a little under: the PDF's text metrics differ slightly from Agg's
+            break
+        w = max(0.8, w + (target - tight) - 0.04)
+        fig.set_size_inches(w, h)
+    return target
+
+
+def _legends_below(fig, renderer, target: float) -> None:
+    """A figure legend beside the panels that would take more than a third of the width goes under them, in as
+    many columns as the width holds: at text width the panels keep most of the page."""
+    for leg in list(fig.legends):
+        wide = leg.get_window_extent(renderer).width / fig.dpi
+        if wide <= target / 3:
+            continue
+        handles, labels = leg.legend_handles, [t.get_text() for t in leg.get_texts()]
+        title = leg.get_title().get_text() or None
+        leg.remove()
+        ncol = max(1, min(len(labels), int((target - 0.1) // (wide + 0.1))))
+        fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=ncol, title=title,
+                   fontsize=MIN_FONT, title_fontsize=MIN_FONT, frameon=False)
+
+
+def _add_notes(fig) -> None:
+    """The figure's interval marks explained under its title (only the marks it uses)."""
+    used = getattr(fig, "_interval_marks", set())
+    if used:
+        note = ";  ".join(NOTES[m] for m in (CUT, UNDEFINED) if m in used)
+        title = fig._suptitle.get_text() if fig._suptitle is not None else ""
+        fig.suptitle(f"{title}\n{note}" if title else note,
+                     fontsize=fig._suptitle.get_fontsize() if title else MIN_FONT)
+
+
+def mark_intervals(ax, positions, iv: pd.DataFrame, colour, axis: str = "y", bounds=PERCENT) -> None:
+    """After the axis limits are set: an interval that runs past `bounds` (cut there by `intervals`) is drawn on
+    to the axis limit and marked there with CUT; a mean without interval (n < 2, zero spread) gets the hollow
+    UNDEFINED marker, so it does not read as a very precise estimate. `iv` rows align with `positions`."""
+    positions = np.asarray(positions, dtype=float)
+    marks = getattr(ax.figure, "_interval_marks", set())
+    lo_lim, hi_lim = ax.get_ylim() if axis == "y" else ax.get_xlim()
+    edge = ax.get_xaxis_transform() if axis == "y" else ax.get_yaxis_transform()
+    for pos, row in zip(positions, iv.itertuples(index=False)):
+        mean = getattr(row, "mean")
+        if not np.isfinite(mean):
+            continue
+        for raw, limit, end, marker in ((getattr(row, "raw_high", np.nan), hi_lim, 1.0, "^" if axis == "y" else ">"),
+                                        (getattr(row, "raw_low", np.nan), lo_lim, 0.0, "v" if axis == "y" else "<")):
+            past = np.isfinite(raw) and ((raw > bounds[1] or raw > limit) if end else (raw < bounds[0] or raw < limit))
+            if not past:
+                continue
+            line = ([pos, pos], [getattr(row, "high" if end else "low"), limit])
+            ax.plot(*(line if axis == "y" else line[::-1]), color=colour, lw=0.8, clip_on=False)
+            xy = (pos, end) if axis == "y" else (end, pos)
+            ax.plot(*xy, marker=marker, ms=4, color=colour, transform=edge, clip_on=False, zorder=5)
+            marks.add(CUT)
+        if getattr(row, "undefined", False):
+            xy = (pos, mean) if axis == "y" else (mean, pos)
+            ax.plot(*xy, marker="D", ms=5.5, markerfacecolor="white", markeredgecolor=colour, mew=1.0, zorder=6)
+            marks.add(UNDEFINED)
+    ax.figure._interval_marks = marks
 
 
 # --------------------------------------------------------------------------- shared pieces
@@ -95,14 +215,20 @@ def intervals(frame: pd.DataFrame, by: list[str], value: str, bounds: tuple[floa
     With n < 2 the bounds are the mean itself (nothing to draw, and n says why).
     `bounds`: the range the mean cannot leave (0-100 % for accuracy); the drawn
     interval is cut there (with 3 seeds, t = 4.3 easily passes 100 %).
+    `raw_low`/`raw_high` keep the uncut interval (`mark_intervals` draws what was cut), `undefined` says
+    there is none (n < 2, or every seed the same value).
     """
     rows = []
     for key, group in frame.groupby(by, sort=False):
         iv = t_interval(group[value])
         low, high = (iv.low, iv.high) if iv.n >= 2 else (iv.mean, iv.mean)
+        undefined = iv.n < 2 or not np.isfinite(high - low) or high - low <= 1e-12
+        if undefined:  # drawn as the mean with the UNDEFINED marker (mark_intervals), not as nothing
+            low = high = iv.mean
         rows.append({**dict(zip(by, key if isinstance(key, tuple) else (key,))),
-                     "mean": iv.mean, "low": low, "high": high, "n": iv.n})
-    table = pd.DataFrame(rows, columns=[*by, "mean", "low", "high", "n"])
+                     "mean": iv.mean, "low": low, "high": high, "n": iv.n, "raw_low": low, "raw_high": high,
+                     "undefined": undefined})
+    table = pd.DataFrame(rows, columns=[*by, "mean", "low", "high", "n", "raw_low", "raw_high", "undefined"])
     if bounds is not None:
         table[["low", "high"]] = table[["low", "high"]].clip(*bounds)
     return table
@@ -272,7 +398,13 @@ def _curve_panel(ax, rows: pd.DataFrame, methods, style: Style, warmups: dict, s
             continue
         colour = style.colour(method)
         ax.plot(m["x"], m["mean"], color=colour, lw=1.1, marker="o" if len(m) <= 4 else None, ms=2.5)
-        ax.fill_between(m["x"], m["low"], m["high"], color=colour, alpha=0.25, lw=0)
+        # uncut: a band past 100 % runs to the axis limit (the axes clip it), marked there after the zoom
+        ax.fill_between(m["x"], m["raw_low"], m["raw_high"], color=colour, alpha=0.25, lw=0)
+        over = m[m["raw_high"] > PERCENT[1]]
+        if len(over):
+            ax.plot(over["x"], np.ones(len(over)), "^", ms=3, color=colour, transform=ax.get_xaxis_transform(),
+                    clip_on=False)
+            ax.figure._interval_marks = getattr(ax.figure, "_interval_marks", set()) | {CUT}
         at = warmup_end(rows[rows["method"] == method], warmups[method]) if method in warmups else None
         if at is not None and at * scale >= lo_x:
             ax.axvline(at * scale, color=colour, ls=":", lw=1.0)
@@ -497,7 +629,7 @@ def _class_accuracy_panel(ax, pc: pd.DataFrame, methods, style: Style) -> None:
     x = np.arange(len(classes))
     present = [m for m in methods if (pc["method"] == m).any()]
     width = 0.8 / max(1, len(present))
-    lows, highs = [], []
+    lows, highs, drawn = [], [], []
     for i, method in enumerate(present):
         iv = intervals(pc[pc["method"] == method], ["class_index"], "acc", bounds=PERCENT).set_index("class_index").reindex(
             classes["class_index"])
@@ -506,7 +638,10 @@ def _class_accuracy_panel(ax, pc: pd.DataFrame, methods, style: Style) -> None:
                     color=style.colour(method), lw=0.8, capsize=1)
         lows.append(iv["low"])
         highs.append(iv["high"])
+        drawn.append((xs, iv, style.colour(method)))
     zoom(ax, pd.concat(lows), pd.concat(highs))
+    for xs, iv, colour in drawn:
+        mark_intervals(ax, xs, iv, colour)
     _class_ticks(ax, classes["class"].astype(str).tolist())
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.lines import Line2D
 
-from .plots import INTERVAL, PERCENT, TEXT_WIDTH, Style, _seed_counts, intervals, legend_outside, zoom
+from .plots import INTERVAL, PERCENT, TEXT_WIDTH, Style, _seed_counts, intervals, legend_outside, mark_intervals, zoom
 
 
 def accuracy_vs_budget(final: pd.DataFrame, style: Style):
@@ -44,6 +44,9 @@ def accuracy_vs_budget(final: pd.DataFrame, style: Style):
                 ax.errorbar(m["budget"] + dodge[method], m["mean"], yerr=[m["mean"] - m["low"], m["high"] - m["mean"]],
                             color=style.colour(method), marker="o", ms=3.5, lw=1.1, capsize=2, elinewidth=0.8)
             zoom(ax, p["low"], p["high"])
+            for method in methods:
+                m = p[p["method"] == method].sort_values("budget")
+                mark_intervals(ax, m["budget"] + dodge[method], m, style.colour(method))
             ax.set_xticks(budgets, [f"{b:g}" for b in budgets])
             ax.set_title(f"{setting} · {aug}", fontsize=7)
             ax.set_xlabel("budget (fraction of the full schedule)" if r == len(settings) - 1 else "")

@@ -36,7 +36,7 @@ from ..analysis.stats import CONFIDENCE, t_interval  # noqa: E402
 from ..methods import importance  # noqa: E402
 from ..methods.biased import Biased  # noqa: E402
 from ..outputs import importance_figure_names  # noqa: E402
-from .plots import COLUMN_WIDTH, TEXT_WIDTH, Style, save  # noqa: E402
+from .plots import COLUMN_WIDTH, PERCENT, TEXT_WIDTH, Style, mark_intervals, save  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -399,7 +399,7 @@ def final_accuracy_methods_figure(methods: pd.DataFrame, final: pd.DataFrame, st
     order = [x for x in style.order if x in set(m["method"])]
     fig, axes = plt.subplots(len(panels), len(budgets), squeeze=False, sharey=True,
                              figsize=(min(TEXT_WIDTH, 2.3 * len(budgets) + 1.2), 0.22 * len(order) * len(panels) + 0.9 * len(panels)))
-    n_seen = set()
+    n_seen, marks = set(), []
     for row, panel in enumerate(panels):
         for col, budget in enumerate(budgets):
             ax = axes[row][col]
@@ -417,14 +417,23 @@ def final_accuracy_methods_figure(methods: pd.DataFrame, final: pd.DataFrame, st
                     if iv.n >= 2:
                         ax.axvspan(iv.low, iv.high, color="0.9", lw=0)
                     ax.axvline(iv.mean, color="0.4", lw=0.7, ls="--")
-                err = [[iv.mean - iv.low], [iv.high - iv.mean]] if iv.n >= 2 else None
+                high = min(iv.high, PERCENT[1]) if iv.n >= 2 else iv.mean  # past 100 %: to the axis, marked below
+                err = [[iv.mean - iv.low], [high - iv.mean]] if iv.n >= 2 else None
                 ax.errorbar(iv.mean, y, xerr=err, fmt="o", ms=3.5, capsize=2, color=style.palette.get(method, "0.3"), lw=1)
+                spread = iv.high - iv.low if iv.n >= 2 else np.nan
+                marks.append((y, pd.DataFrame([{"mean": iv.mean, "low": iv.low, "high": high, "raw_low": iv.low,
+                                                "raw_high": iv.high if iv.n >= 2 else np.nan,
+                                                "undefined": not (np.isfinite(spread) and spread > 1e-12)}]),
+                              style.palette.get(method, "0.3")))
                 star = "*" if _better_than_uniform(r) else ""
                 ax.annotate(f"n={iv.n}{star}", (iv.mean, y), xytext=(0, 4), textcoords="offset points", ha="center",
                             va="bottom", fontsize=5)
             ax.margins(x=0.15)
             if ax.get_xlim()[1] > 100:  # an interval may pass 100 %; the axis does not
                 ax.set_xlim(right=100)
+            for y, frame, colour in marks:
+                mark_intervals(ax, [y], frame, colour, axis="x")
+            marks.clear()
             ax.set_yticks(range(len(order)), order, fontsize=6)
             ax.set_ylim(len(order) - 0.5, -0.5)
             ax.set_xlabel("final test accuracy (%)" if row == len(panels) - 1 else "")
