@@ -76,3 +76,17 @@ def test_final_and_methods_tables_carry_the_shot_columns(tmp_path):
             assert row[column] == pytest.approx(hand[column], abs=1e-9), column  # the CSV keeps 10 digits
     methods = tables["methods"]
     assert methods["few_shot_mean"].iloc[0] == pytest.approx(final["few_shot_accuracy"].mean())
+
+
+def test_config_refuses_overlapping_shot_thresholds():
+    import copy
+
+    from conftest import TINY
+    from sample_importance.config import ConfigError, validate
+
+    config = copy.deepcopy(TINY)
+    config["analysis"] = {"shot_thresholds": {"many": 10, "few": 20}}
+    with pytest.raises(ConfigError, match="few <= many"):
+        validate(config)
+    config["analysis"] = {"shot_thresholds": {"many": 100, "few": 20}}
+    assert validate(config)["analysis"]["shot_thresholds"] == {"many": 100, "few": 20}
