@@ -55,6 +55,9 @@ GROUP = ["dataset", "model", "augmentation"]
 REFERENCE = "uniform"
 BIASED = "biased"
 CLASS_CONTROLS = ("class_balanced", "class_matched")  # methods/ names of the class re-balancing controls
+# class re-balancing methods and controls: not importance sampling, so outside Arazo's comparisons
+NOT_IMPORTANCE = ("class_balanced", "class_matched", "sqrt_sampling", "progressive_balanced", "cb_loss",
+                  "logit_adjust")
 BASE_AUGMENTATIONS = ("standard", "crop", "none")  # the "standard augmentation" of Arazo's comparison, first found
 ARAZO_SHORT_BUDGET = 0.3
 MIN_HEAD_TAIL_RATIO = 2.0  # a dataset is imbalanced for the class-balance claim when n_head >= 2 n_tail
@@ -76,8 +79,8 @@ AUG_30 = "uniform with the right augmentation at 30 % of the budget reaches or b
 NOISE_SHARE = ("biased sampling amplifies label noise: mislabeled samples take a larger share of the draws than of "
                "the training data")
 NOISE_ACCURACY = "biased sampling amplifies label noise: on noisy labels it ends below uniform's test accuracy"
-BALANCED = ("on imbalanced data biased beats sampling that balances classes explicitly (class_balanced), "
-            "in balanced test accuracy")
+BALANCED = ("on imbalanced data biased beats sampling that balances classes explicitly (class_balanced), in balanced "
+            "and few-shot test accuracy")
 MATCHED = ("on imbalanced data biased beats its class-matched control (same class shares, uniform within a class): "
            "the choice of hard samples within a class matters, not only re-balancing")
 
@@ -134,11 +137,19 @@ def _reference_label(cells: pd.DataFrame) -> str | None:
 
 
 def _acc_floor(*frames: pd.DataFrame, metric: str = "final_test_accuracy") -> float:
-    """The test set's binomial error at these runs' accuracy (0 when final.csv predates its `n_test` column)."""
+    """The test set's binomial error at these runs' accuracy (0 when final.csv predates its `n_test` column).
+
+    A shot group's accuracy is measured on its classes' share of the test set only.
+    """
     f = pd.concat(frames)
     if "n_test" not in f or f.empty:
         return 0.0
-    return accuracy_floor(float(f[metric].mean()), float(f["n_test"].min()))
+    n = float(f["n_test"].min())
+    group = metric.removesuffix("_accuracy")
+    if group.endswith("_shot") and f"{group}_classes" in f:
+        classes = f[[c for c in f if c.endswith("_shot_classes")]].sum(axis=1).max()
+        n *= float(f[f"{group}_classes"].min()) / max(float(classes), 1.0)
+    return accuracy_floor(float(f[metric].mean()), n)
 
 
 def _row(paper, claim, scope, test, c: PairedComparison, kind: str, margin: float, unit: str, why: str = "",
@@ -363,7 +374,7 @@ def no_gain_claim(final: pd.DataFrame, margins: Margins) -> list[Row]:
             if ref is None:
                 continue
             base = col[col["method"] == ref]
-            for label in sorted(col.loc[col["method_name"] != REFERENCE, "method"].unique()):
+            for label in sorted(col.loc[~col["method_name"].isin([REFERENCE, *NOT_IMPORTANCE]), "method"].unique()):
                 own = col[col["method"] == label]
                 mm, bb = _aligned(_seeds(own), _seeds(base))
                 comps.append((f"{label}@{budget:g}", paired(mm, bb, _acc_floor(own, base))))
@@ -425,7 +436,7 @@ def augmentation_claims(final: pd.DataFrame, margins: Margins) -> tuple[list[Row
                                             strong[strong["method_name"] == REFERENCE].assign(method="_aug",
                                                                                               method_name="_aug")]),
                                  "_aug")
-                for label in sorted(plain.loc[~plain["method_name"].isin([REFERENCE]), "method"].unique()):
+                for label in sorted(plain.loc[~plain["method_name"].isin([REFERENCE, *NOT_IMPORTANCE]), "method"].unique()):
                     is_gain = _gain(plain, label)
                     scope = _scope(d, m, f"{aug} vs {base}", label, float(budget))
                     if aug_gain is None or is_gain is None:
@@ -500,11 +511,12 @@ def noise_claims(noise_draws: pd.DataFrame | None, final: pd.DataFrame, margins:
 def control_claims(final: pd.DataFrame, margins: Margins) -> list[Row]:
     """Biased vs class_balanced and vs class_matched, on each imbalanced variant at the largest budget.
 
-    Balanced test accuracy (the mean of per-class accuracies), the long-tail
-    literature's metric; on a balanced test set it equals the overall accuracy up
-    to rounding.
+    Two rows per pair: balanced test accuracy (the mean of per-class accuracies,
+    the long-tail literature's metric; on a balanced test set it equals the
+    overall accuracy up to rounding) and few-shot accuracy (analysis/longtail.py;
+    skipped where the variant has no few-shot class).
     """
-    metric = "balanced_accuracy" if "balanced_accuracy" in final else "final_test_accuracy"
+    metrics = [m for m in ("balanced_accuracy", "few_shot_accuracy") if m in final] or ["final_test_accuracy"]
     imbalanced = final[final["imbalance_ratio"] > 1] if "imbalance_ratio" in final else final.iloc[0:0]
     rows = []
     for claim, control in ((BALANCED, CLASS_CONTROLS[0]), (MATCHED, CLASS_CONTROLS[1])):
@@ -515,11 +527,15 @@ def control_claims(final: pd.DataFrame, margins: Margins) -> list[Row]:
         for key, cells in _largest_budget(imbalanced).groupby([*GROUP, "budget"], sort=False):
             controls = sorted(cells.loc[cells["method_name"] == control, "method"].unique())
             for label in sorted(cells.loc[cells["method_name"] == BIASED, "method"].unique()):
-                for ctl in controls:
-                    found = True
+                for ctl, metric in ((c, m) for c in controls for m in metrics):
                     a, b = cells[cells["method"] == label], cells[cells["method"] == ctl]
-                    rows.append(_accuracy_row(CONTROL, claim, _scope(*key[:3], f"{label} vs {ctl}", float(key[3])),
-                                              f"paired t-test over seeds, {metric.replace('_', ' ')} biased - {control}",
+                    if not np.isfinite(a[metric]).any():  # e.g. no few-shot class on this variant
+                        continue
+                    found = True
+                    what = metric.removesuffix("_accuracy").replace("_", " ")
+                    rows.append(_accuracy_row(CONTROL, claim, _scope(*key[:3], f"{label} vs {ctl}", float(key[3]),
+                                                                     what),
+                                              f"paired t-test over seeds, {what} test accuracy biased - {control}",
                                               _seeds(a, metric), _seeds(b, metric), _acc_floor(a, b, metric=metric),
                                               margins))
         if not found:
