@@ -105,7 +105,7 @@ rule html_tables:
         summary=SUMMARY_FILES,
         claims=CLAIMS_FILES,
     output:
-        reported_html_tables(HTML_TABLE_FILES),
+        reported_html_tables(HTML_TABLE_FILES + latex_files(HTML_TABLE_FILES)),
     log:
         f"{RESULTS}/logs/html_tables.log",
     localrule: True

@@ -294,9 +294,45 @@ def write_html_tables(summary_dir: str, out_dir: str, names=HTML_TABLES) -> list
         if page.optional and not source.exists():
             log.info("no %s: its page is left out", source)
             continue
+        frame = pd.read_csv(source)
         out = Path(out_dir) / f"{name}.html"
         with atomic_path(out) as tmp:
-            tmp.write_text(page_html(pd.read_csv(source), page, source.name), encoding="utf-8")
-        written.append(out)
-    log.info("%d table pages in %s", len(written), out_dir)
+            tmp.write_text(page_html(frame, page, source.name), encoding="utf-8")
+        tex = out.with_suffix(".tex")
+        with atomic_path(tex) as tmp:
+            tmp.write_text(table_latex(frame, page, source.name), encoding="utf-8")
+        written += [out, tex]
+    log.info("%d table pages and their LaTeX in %s", len(written) // 2, out_dir)
     return written
+
+
+# ----------------------------------------------------------------------------- LaTeX
+
+# What pdflatex cannot typeset without extra packages, after pandas has escaped the text (so `$` stays ours)
+LATEX_SYMBOLS = {"Δ": r"$\Delta$", "≥": r"$\geq$", "≤": r"$\leq$", "×": r"$\times$", "·": r"$\cdot$",
+                 "–": "--", "−": "-", "ε": r"$\varepsilon$", "ρ": r"$\rho$", "±": r"$\pm$"}
+
+
+def table_latex(frame: pd.DataFrame, page: Page, source: str = "") -> str:
+    """The page's table as LaTeX (booktabs rules, \\usepackage{booktabs}) from pandas' own writer (Styler.to_latex):
+    the same columns and cell texts as the HTML page, text escaped for LaTeX, numbers right-aligned."""
+    shown = [c for c in page.columns if all(n in frame for n in c.needs)]
+    records = frame.to_dict("records")
+    cells = pd.DataFrame({c.header: [c.show(r) for r in records] for c in shown}, columns=[c.header for c in shown])
+    align = "".join("r" if _numeric(frame[c.key]) else "l" for c in shown)
+    notes = "; ".join(_notes(frame, page.notes))
+    caption = f"{page.title}. {page.intro}" + (f" {notes}." if notes else "")
+    styler = cells.style.hide(axis="index").format(escape="latex").format_index(escape="latex", axis=1)
+    body = styler.to_latex(hrules=True, column_format=align or "l", caption=_escape_latex(caption),
+                           label=f"tab:{page.name}", position_float="centering", environment="table*")
+    for symbol, latex in LATEX_SYMBOLS.items():
+        body = body.replace(symbol, latex)
+    return (f"% {page.title}: from {source} by `sample-importance html-tables` (pandas Styler.to_latex).\n"
+            "% Needs \\usepackage{booktabs}; wide tables may want \\small or \\resizebox.\n" + body)
+
+
+def _escape_latex(text: str) -> str:
+    """Caption text escaped as pandas escapes cells (Styler leaves the caption as given)."""
+    special = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+               "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+    return "".join(special.get(ch, ch) for ch in text)
