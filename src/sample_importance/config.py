@@ -422,6 +422,24 @@ def _default(*path: str):
 # ----------------------------------------------------------------------------- what a schema cannot say
 
 
+def check_device_here(config: dict, jobs_run_here: bool) -> None:
+    """`train.device: cuda[:N]` when the jobs run on this machine and it has no such CUDA device: refused before
+    any job (from the workflow's onstart, where Snakemake knows the executor), not as a traceback inside each job.
+    A head node without a GPU submitting to a cluster executor (`jobs_run_here` False) is not refused."""
+    device = str(config.get("train", {}).get("device", "auto"))
+    if not jobs_run_here or not device.startswith("cuda"):
+        return
+    import torch  # only for a CUDA config: the check costs an import of torch
+
+    index = int(device.split(":")[1]) if ":" in device else 0
+    if torch.cuda.is_available() and index < torch.cuda.device_count():
+        return
+    have = f"{torch.cuda.device_count()} CUDA device(s)" if torch.cuda.is_available() else "no CUDA"
+    _fail("train.device", device, f"the jobs run on this machine, which has {have}",
+          "use 'auto' (CUDA where present, else CPU) or 'cpu', or submit the jobs to GPU nodes "
+          "(`--profile profiles/slurm` with resources.gpu: true)")
+
+
 def check_semantics(config: dict) -> None:
     _check_output_folders(config)
     _check_names(config)

@@ -12,7 +12,12 @@ from snakemake_interface_executor_plugins.settings import DeploymentMethod
 SRC = str(Path(workflow.basedir) / "src")
 sys.path.insert(0, SRC)
 
-from sample_importance.config import ConfigError, check_config, workflow_config_files
+from sample_importance.config import (
+    ConfigError,
+    check_config,
+    check_device_here,
+    workflow_config_files,
+)
 from sample_importance.data.inspect import cache_problem
 from sample_importance.grid import expand
 from sample_importance.outputs import figure_files, summary_files
@@ -212,6 +217,10 @@ def repair_caches(caches):
 
 
 def on_start():
+    try:  # CUDA asked for, jobs run here, no CUDA here: say so before any job (not on a cluster's head node)
+        check_device_here(config, workflow.local_exec)
+    except ConfigError as error:
+        raise WorkflowError(str(error)) from None
     try:
         hold(RESULTS)
     except FolderBusy as error:

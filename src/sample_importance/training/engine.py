@@ -54,6 +54,14 @@ def example_losses(log_probs: torch.Tensor, aug: Augmented) -> torch.Tensor:
     return -(aug.soft_targets * log_probs).sum(1)
 
 
+def _clock(seconds: float) -> str:
+    """h:mm:ss for a progress line ("?" before anything is known)."""
+    if not math.isfinite(seconds):
+        return "?"
+    s = int(round(seconds))
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
+
+
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -383,9 +391,13 @@ class Trainer:
         })
         if self._bar is not None:
             self._bar.set_postfix(acc=f"{result['test_accuracy']:.3f}", refresh=False)
-        if not self.progress:  # jobs log to files: one line per evaluation instead of a bar
-            log.info("iteration %d/%d epoch %.2f test accuracy %.4f loss %.4f (%.1f s)", self.step, self.total_steps,
-                     self.metrics[-1]["epoch"], result["test_accuracy"], result["test_loss"], self.train_seconds)
+        if not self.progress:  # jobs log to files: one line per evaluation instead of a bar, with the time left
+            now, done = time.perf_counter(), self.budget_progress()
+            start, done0 = self.__dict__.setdefault("_log_origin", (now, done))  # this process's first evaluation
+            left = (now - start) * (1 - done) / (done - done0) if done > done0 else float("nan")
+            log.info("iteration %d/%d (%.0f %% of the budget) epoch %.2f test accuracy %.4f loss %.4f; "
+                     "elapsed %s, remaining ~%s", self.step, self.total_steps, 100 * done, self.metrics[-1]["epoch"],
+                     result["test_accuracy"], result["test_loss"], _clock(now - start), _clock(left))
         self._tick = time.perf_counter()
         return result
 
