@@ -29,22 +29,25 @@ def methods_frame() -> pd.DataFrame:
     numbers and as text."""
     rows = [
         {"method": "uniform", "mean": 0.576, "low": 0.564, "high": 0.589, "diff": NAN, "diff_low": NAN,
-         "diff_high": NAN, "t_p": NAN, "p_holm": NAN, "significant": False},
+         "diff_high": NAN, "p_better": NAN, "verdict": "", "best": False},
         {"method": "p_sgd", "mean": 0.095, "low": 0.081, "high": 0.109, "diff": -0.481, "diff_low": -0.5,
-         "diff_high": -0.462, "t_p": 1.23456e-05, "p_holm": 2.46912e-05, "significant": True},
+         "diff_high": -0.462, "p_better": 1.0, "p_worse": 2.46912e-05, "verdict": "worse", "best": False},
         {"method": "biased", "mean": 1.0, "low": NAN, "high": NAN, "diff": 0.012, "diff_low": -0.003,
-         "diff_high": 0.027, "t_p": 0.0123456, "p_holm": 0.0246912, "significant": False},
+         "diff_high": 0.027, "p_better": 0.0246912, "verdict": "better", "best": True},
     ]
     frame = pd.DataFrame(rows).assign(dataset="digits", model="cnn", augmentation="crop", budget=0.5, n=3, sd=0.01,
-                                      n_paired=[0, 3, 3], wilcoxon_p=NAN, best=False, balanced_mean=0.5,
+                                      n_paired=[0, 3, 3], sd_floor=0.005, diff_sd=[NAN, 0.01, 0.01],
+                                      p_equivalent=[NAN, 1.0, 0.5], margin=0.005, mde=[NAN, 0.02, 0.02],
+                                      seeds_needed=[NAN, 7, 7], family_size=2, correction="holm", balanced_mean=0.5,
                                       smoothing=[NAN, 0.5, 0.5], ess_fraction=0.8, max_min_ratio=4.0, commits="abc;def")
     return frame.assign(method_name=frame["method"])
 
 
 def claims_frame() -> pd.DataFrame:
     return pd.DataFrame([{"paper": "Quercia et al. 2023", "claim": "biased is faster", "scope": "digits", "test": "t",
-                          "effect": 1.2345, "low": 0.98765, "high": 1.5, "p": 0.0412345, "p_corrected": 0.08,
-                          "n": 3, "verdict": "supported", "why": "interval reaches 1"}])
+                          "unit": "ratio", "effect": 1.2345, "low": 0.98765, "high": 1.5, "n": 3, "margin": 0.9,
+                          "p_support": 0.0412345, "p_contradict": 0.9, "mde": 0.6, "seeds_needed": 20.0,
+                          "verdict": "supported", "why": "significantly above the lower margin"}])
 
 
 class Cells(HTMLParser):
@@ -104,7 +107,7 @@ def test_pages_from_the_command_line(tmp_path):
     methods[budget_table.COLUMNS].to_csv(summary / "budget_table.csv", index=False)
     pd.DataFrame(columns=speedup.SUMMARY_COLUMNS).to_csv(summary / "speedup_summary.csv", index=False)
     cli.main(["-q", "html-tables", "--summary", str(summary), "--out", str(out)])
-    assert sorted(p.name for p in out.iterdir()) == ["budget_table.html", "methods.html", "speedup_summary.html"]
+    assert sorted(p.name for p in out.glob("*.html")) == ["budget_table.html", "methods.html", "speedup_summary.html"]
 
     page = (out / "methods.html").read_text()
     headers, rows = parse(page)
@@ -114,8 +117,8 @@ def test_pages_from_the_command_line(tmp_path):
     assert [float(r[acc][1]) for r in rows] == [0.576, 0.095, 1.0]  # full precision to sort by
     assert [r[diff] for r in rows] == [(ht.MISSING, ""), ("-48.1 [-50.0, -46.2]", "-0.481"),
                                        ("+1.2 [-0.3, +2.7]", "0.012")]
-    assert [r["t-test p"][0] for r in rows] == [ht.MISSING, "1.23e-05", "0.0123"]
-    assert [r["n"][0] for r in rows] == ["3"] * 3 and [r["significant"][0] for r in rows] == ["", "yes", ""]
+    assert [r["p worse"][0] for r in rows] == [ht.MISSING, "2.47e-05", ht.MISSING]
+    assert [r["n"][0] for r in rows] == ["3"] * 3 and [r["verdict"][0] for r in rows] == [ht.MISSING, "worse", "better"]
     assert "commits: abc; def" in page and "http" not in page  # offline: nothing fetched
 
     budget_headers, _ = parse((out / "budget_table.html").read_text())
@@ -125,7 +128,7 @@ def test_pages_from_the_command_line(tmp_path):
     claims_frame().to_csv(summary / "claims.csv", index=False)
     ht.write_html_tables(str(summary), str(out), ["claims"])
     _, rows = parse((out / "claims.html").read_text())
-    assert rows[0]["effect [95 % CI]"][0] == "1.23 [0.988, 1.5]" and rows[0]["p"][0] == "0.0412"
+    assert rows[0]["effect [95 % CI]"][0] == "1.23 [0.988, 1.5]" and rows[0]["p support"][0] == "0.0412"
     assert set(HTML_TABLES) == {p.stem for p in out.iterdir()}
 
 
@@ -135,9 +138,9 @@ const table = document.querySelector("table"), ths = Array.from(table.tHead.rows
 const column = header => ths.findIndex(th => th.textContent === header);
 const shown = header => Array.from(table.tBodies[0].rows, r => r.cells[column(header)].textContent);
 const click = header => { ths[column(header)].click(); return {acc: shown(ACC), diff: shown(DIFF),
-  p: shown("t-test p"), method: shown("method"), sort: ths[column(header)].getAttribute("aria-sort")}; };
+  p: shown("p better"), method: shown("method"), sort: ths[column(header)].getAttribute("aria-sort")}; };
 const out = {columns: ths.length, rows: table.tBodies[0].rows.length,
-             steps: [click(ACC), click(ACC), click(DIFF), click(DIFF), click("t-test p"), click("method")]};
+             steps: [click(ACC), click(ACC), click(DIFF), click(DIFF), click("p better"), click("method")]};
 const pre = document.createElement("pre"); pre.id = "selftest"; pre.textContent = JSON.stringify(out);
 document.body.append(pre);
 </script>"""
@@ -162,5 +165,5 @@ def test_sorting_in_headless_chromium(tmp_path):
     assert down["acc"] == up["acc"][::-1] and down["sort"] == "descending"
     assert diff_up["diff"] == ["-48.1 [-50.0, -46.2]", "+1.2 [-0.3, +2.7]", ht.MISSING]  # blank last...
     assert diff_down["diff"] == ["+1.2 [-0.3, +2.7]", "-48.1 [-50.0, -46.2]", ht.MISSING]  # ...either way
-    assert by_p["p"] == ["1.23e-05", "0.0123", ht.MISSING]  # by value, not by the text of its data-sort
+    assert by_p["p"] == ["0.0247", "1", ht.MISSING]  # by value, not by the text of its data-sort
     assert by_method["method"] == ["biased", "p_sgd", "uniform"] and by_method["sort"] == "ascending"

@@ -129,6 +129,9 @@ ACCURACY_COLUMNS = [
            lambda x: percent(x)),
     number("seeds_needed", "seeds for margin", "seeds that would detect the accuracy margin at the observed spread"),
     count("family_size", "family", "comparisons in the corrected family (the budget column)"),
+    number("diff_sd", "sd of Δ, points", "sd of the paired differences the tests use (floored at the resolution)",
+           percent),
+    number("sd_floor", "resolution, points", "binomial error of an accuracy on this test set: the sd floor", percent),
     flag("best", title="the top mean of its budget and better than uniform"),
     number("balanced_mean", "balanced accuracy %", "mean over seeds of the class-balanced test accuracy", percent),
     number("smoothing", title="the scores' smoothing of a staged method"),
@@ -178,9 +181,10 @@ PAGES = {page.name: page for page in (
          "Mean over seeds [Student-t 95 % interval] in %; every method but uniform against uniform at the same budget, "
          "paired by seed, one-sided tests corrected within each budget column, with the power of each cell (MDE); "
          "with the sampling weights' flatness of staged methods.",
-         ACCURACY_COLUMNS, ("commits",)),
+         ACCURACY_COLUMNS, ("margin", "correction", "commits")),
     Page("budget_table", "Arazo et al.'s comparison: final test accuracy by budget",
-         "Rows in the config's order, budgets ascending; the same statistics as the methods table.", ACCURACY_COLUMNS),
+         "Rows in the config's order, budgets ascending; the same statistics as the methods table.", ACCURACY_COLUMNS,
+         ("margin", "correction")),
     Page("speedup_summary", "Speedup over uniform to the target accuracy",
          "Cost uniform needs to reach the target over the cost the method needs, per unit of cost. Seeds that never "
          "reached it are censored bounds, never dropped: the median lies between its bounds, and a geometric mean is "
