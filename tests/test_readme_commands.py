@@ -26,15 +26,16 @@ SHARED_ARCHIVE = REPO.parent / "shared" / "data" / "cifar10-jpeg.tar.gz"
 
 
 def readme_commands() -> list[str]:
-    """The command lines of the README's ```bash blocks (continuations joined, comments dropped)."""
-    text = (REPO / "README.md").read_text()
+    """The command lines of the README's ```bash blocks (continuations joined, comments dropped), config/README.md's
+    too."""
+    text = (REPO / "README.md").read_text() + (REPO / "config" / "README.md").read_text()
     lines = []
     for block in re.findall(r"```bash\n(.*?)```", text, flags=re.S):
         for line in block.replace("\\\n", " ").splitlines():
             line = re.sub(r"\s+#.*$", "", line).strip()
             if line and not line.startswith("#"):
                 lines.append(line)
-    return lines
+    return list(dict.fromkeys(lines))  # each distinct command once
 
 
 def parts(line: str) -> list[list[str]]:
@@ -113,7 +114,7 @@ def snakemake_lines() -> list[str]:
         for argv in parts(line):
             if argv[0] == ".venv/bin/snakemake" and "--report" not in argv:
                 lines.append(shlex.join(argv))
-    return lines
+    return list(dict.fromkeys(lines))
 
 
 @pytest.mark.slow
