@@ -42,7 +42,7 @@ PYTHON = sys.executable
 
 def prepare(args, scratch: Path) -> tuple[dict, Path]:
     """The base run spec and its cached dataset file."""
-    from sample_importance.data import datasets
+    from sample_importance.data import datasets as data
 
     config, spec = config_run_spec(ROOT / "config.yaml")
     path = scratch / "data.pt"

@@ -17,7 +17,8 @@
 #   concurrent   runs/hour with 1, 2, 4, 8 runs sharing the GPU
 #   estimate     `estimate config/paper.yaml` on this device (the grid's GPU-hours)
 #   slice        a real slice end to end with Snakemake: CIFAR-10 from the archive (copied into data/,
-#                ignored), ResNet-18, uniform vs biased, a shortened schedule, 4 runs at once
+#                ignored), ResNet-18, uniform vs biased, a shortened schedule, 4 runs at once, up to the
+#                summary table of final accuracies (figures and claims are not the point here)
 # The report (default results/gpu-check/report.md, ignored) holds every step's command, status,
 # seconds and the end of its output; full logs sit beside it.
 # --dry: the same steps on tiny sizes on the CPU (small CNN, digits or a 500-image archive subset),
@@ -102,7 +103,7 @@ if ! $PY -c "import $MODULES" 2>/dev/null; then
         .gpu-venv/bin/python -c 'import $MODULES; print(\"all imports ok\")'"
     PY=.gpu-venv/bin/python
 else
-    step deps 10 $PY -c "import $MODULES, snakemake; print('already installed; snakemake', snakemake.__version__)"
+    step deps 60 $PY -c "import $MODULES, snakemake; print('already installed; snakemake', snakemake.__version__)"
 fi
 
 # ---------------------------------------------------------------- measurements
@@ -153,7 +154,7 @@ resources: {gpu: true, cpus_per_task: 2}
 EOF
 [[ $dataset == digits* ]] && sed -i 's/augmentations: \[standard\]/augmentations: [crop]/' "$SLICE/config.yaml"
 step slice 240 bash -c "$PY -m snakemake --cores $cores --resources gpu=4 -s '$ROOT/Snakefile' --directory '$SLICE' \
-    --configfile '$SLICE/config.yaml' --quiet rules && $PY - <<'PYEOF'
+    --configfile '$SLICE/config.yaml' --quiet rules results/summary/final.csv && $PY - <<'PYEOF'
 import pandas as pd
 final = pd.read_csv('$SLICE/results/summary/final.csv')
 cols = [c for c in ('method', 'dataset', 'model', 'budget', 'seed', 'final_test_accuracy', 'wall_seconds') if c in final.columns]

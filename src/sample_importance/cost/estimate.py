@@ -16,8 +16,9 @@ an epoch has. Each kind is timed on synthetic images of its shape (no download, 
     staged     biased, el2n_inrun after their warm-up (the `continue` rule): weighted draws
     scoring    el2n_prune's score_checkpoints: one forward over the training set per scoring seed
 
-plain is timed for every (shape, model, width, augmentation, batch); each other family once per
-(shape, model, width, batch) on the config's first augmentation, as a ratio to plain on it. Time is
+plain is timed for every (shape, model, width, augmentation, batch); the staged family, and each selecting
+method with its parameters, once per (shape, model, width, batch) on the config's first augmentation, as a
+ratio to plain on it. Time is
 counted per charged iteration (the budget's unit): a run of budget b costs b x epochs x
 ceil(n / batch) of them, whatever the method does with them. Evaluation is timed separately (per
 test image), and so are what every job pays once: process start-up and imports (a fresh
@@ -136,7 +137,7 @@ class Calibration:
     startup_s: float = 0.0  # a training job's process: interpreter, torch, the package, pandas
     analysis_startup_s: float = 0.0  # an analysis job's process: pandas, scipy, matplotlib
     plain: dict = field(default_factory=dict)  # (shape key, aug) -> Rate
-    ratio: dict = field(default_factory=dict)  # (shape key, method, params) -> (Rate on the first aug, plain Rate on it)
+    ratio: dict = field(default_factory=dict)  # _ratio_key -> (Rate on the first aug, plain Rate on it)
     eval_s: dict = field(default_factory=dict)  # shape key -> seconds per test image
     seconds: float = 0.0  # what the calibration took
 
@@ -270,6 +271,15 @@ def _shape_key(shape: Shape, run: dict, train_cfg: dict) -> tuple:
     return (shape.channels, shape.size, run["model"], int(train_cfg.get("width", 32)), int(train_cfg["batch_size"]))
 
 
+def _ratio_key(skey: tuple, run: dict) -> tuple:
+    """What a non-plain kind is timed per: a selecting method with its parameters (their extra forwards differ);
+    the staged family once (every staged continuation is a weighted draw of the same cost)."""
+    fam = family(run["method"])
+    if fam == "selecting":
+        return (skey, run["method"], _params_key(run["method_params"]))
+    return (skey, fam, "")
+
+
 def _params_key(params: dict) -> str:
     """Parameters that can change a step's cost (the length of a priming phase cannot: it is 1 when timed)."""
     import json
@@ -373,7 +383,7 @@ def _run_seconds(rule: str, run: dict, shape: Shape, cal: Calibration, warmup_ep
     rate = plain
     fam = family(run["method"])
     if rule in ("train", "continue") and fam != "plain":
-        fam_rate, fam_plain = cal.ratio[(skey, run["method"], _params_key(run["method_params"]))]
+        fam_rate, fam_plain = cal.ratio[_ratio_key(skey, run)]
         rate = Rate(plain.seconds * fam_rate.seconds / fam_plain.seconds, fam_rate.steps_per_charge,
                     plain.first_s, plain.build_s)
     charged = total
@@ -509,7 +519,7 @@ def calibrate(config: dict, device: str | None = None, min_seconds: float = 0.4,
                 log(f"calibrated plain {skey} {aug}: {1000 * rate.seconds:.2f} ms per iteration "
                     f"({rate.timed_steps} steps timed), first steps +{rate.first_s:.2f} s, build {rate.build_s:.2f} s")
         fam = family(s["method"])
-        key = (skey, s["method"], _params_key(s["method_params"]))
+        key = _ratio_key(skey, s)
         if fam in ("selecting", "staged") and key not in cal.ratio:
             rate = calibrate_kind(shape, {**base, "augmentation": first_aug}, train_cfg, s["method"],
                                   s["method_params"], min_seconds)
