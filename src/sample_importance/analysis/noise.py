@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..atomic import write_csv
+from ..atomic import read_csv, write_csv
 from ..outputs import NOISE_TABLES
 
 log = logging.getLogger(__name__)
@@ -129,7 +129,7 @@ def write_tables(summary_dir: str, data_paths: list[str], record_paths: list[str
 
     noises = noisy_datasets([load_noise(p) for p in data_paths])
     draws_path = Path(summary_dir) / "draws.csv"
-    draws = pd.read_csv(draws_path) if draws_path.exists() else None
+    draws = read_csv(draws_path) if draws_path.exists() else None
     tables = {"noise_draws": draw_share_table(draws, noises),
               "noise_importance": importance_table([load_warmup(p) for p in record_paths], noises)}
     for name in NOISE_TABLES:

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..atomic import write_csv
+from ..atomic import read_csv, write_csv
 from .budget_table import COLUMN, comparison_table
 from .stats import family_level, one_sample, power
 from .verdicts import Margins
@@ -77,7 +77,7 @@ def power_table(final: pd.DataFrame, speedup: pd.DataFrame | None, margins: Marg
 def write_power(summary_dir: str, out_dir: str | None = None, margins: Margins | None = None,
                 correction: str = "holm") -> pd.DataFrame:
     s = Path(summary_dir)
-    speedup = pd.read_csv(s / "speedup.csv") if (s / "speedup.csv").exists() else None
-    table = power_table(pd.read_csv(s / "final.csv"), speedup, margins, correction)
+    speedup = read_csv(s / "speedup.csv") if (s / "speedup.csv").exists() else None
+    table = power_table(read_csv(s / "final.csv"), speedup, margins, correction)
     write_csv(Path(out_dir or summary_dir) / "power.csv", table)
     return table

@@ -25,7 +25,7 @@ from typing import Callable
 
 import pandas as pd
 
-from ..atomic import atomic_path
+from ..atomic import atomic_path, read_csv
 from ..outputs import HTML_TABLES
 
 log = logging.getLogger(__name__)
@@ -298,7 +298,7 @@ def write_html_tables(summary_dir: str, out_dir: str, names=HTML_TABLES) -> list
         if page.optional and not source.exists():
             log.info("no %s: its page is left out", source)
             continue
-        frame = pd.read_csv(source)
+        frame = read_csv(source)
         out = Path(out_dir) / f"{name}.html"
         with atomic_path(out) as tmp:
             tmp.write_text(page_html(frame, page, source.name), encoding="utf-8")

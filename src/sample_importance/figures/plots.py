@@ -27,7 +27,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch, Rectangle  # noqa: E402
 
 from ..analysis.stats import t_interval  # noqa: E402
-from ..atomic import atomic_path  # noqa: E402
+from ..atomic import atomic_path  # noqa: E402, read_csv
 from ..outputs import FIGURE_FORMATS  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -659,10 +659,10 @@ def plot_all(summary_dir: str, out_dir: str, x: str = "fraction") -> list[str]:
     """
     sns.set_theme(context="paper", style="whitegrid", font_scale=0.9)
     summary = Path(summary_dir)
-    curves = pd.read_csv(summary / "curves.csv")
-    final = pd.read_csv(summary / "final.csv")
-    balance = pd.read_csv(summary / "class_balance.csv")
-    draws = pd.read_csv(summary / "draws.csv") if (summary / "draws.csv").exists() else None
+    curves = read_csv(summary / "curves.csv")
+    final = read_csv(summary / "final.csv")
+    balance = read_csv(summary / "class_balance.csv")
+    draws = read_csv(summary / "draws.csv") if (summary / "draws.csv").exists() else None
     style = Style(final)
     warmups = warmup_epochs(curves, draws, set(balance["method"]))
     written = []
@@ -670,9 +670,9 @@ def plot_all(summary_dir: str, out_dir: str, x: str = "fraction") -> list[str]:
         save(accuracy_vs_iteration(curves, dataset, style, x=x, warmups=warmups), out_dir,
              f"accuracy_vs_iteration_{dataset}", style)
         written.append(f"accuracy_vs_iteration_{dataset}")
-    speedup = speedup_figure(pd.read_csv(summary / "speedup.csv"), pd.read_csv(summary / "speedup_summary.csv"), style)
+    speedup = speedup_figure(read_csv(summary / "speedup.csv"), read_csv(summary / "speedup_summary.csv"), style)
     save(speedup, out_dir, "speedup", style)
-    save(class_balance_figure(balance, pd.read_csv(summary / "per_class.csv"), style), out_dir, "class_balance", style)
+    save(class_balance_figure(balance, read_csv(summary / "per_class.csv"), style), out_dir, "class_balance", style)
     written += ["speedup", "class_balance"]
     from .plots_budget import accuracy_vs_budget  # noqa: PLC0415 - it imports this module
 

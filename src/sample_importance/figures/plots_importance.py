@@ -30,7 +30,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from ..atomic import atomic_path  # noqa: E402
+from ..atomic import atomic_path  # noqa: E402, read_csv
 from ..analysis.importance_analysis import Warmup, draw_shares, load_warmup, reference_warmups  # noqa: E402
 from ..analysis.stats import CONFIDENCE, t_interval  # noqa: E402
 from ..methods import importance  # noqa: E402
@@ -464,7 +464,7 @@ def plot_importance(summary_dir: str, records: list[str], data_paths: dict[str, 
     """Every figure of importance_figure_names; returns the stems written."""
     sns.set_theme(context="paper", style="whitegrid", font_scale=0.9)
     summary = Path(summary_dir)
-    final = pd.read_csv(summary / "final.csv")
+    final = read_csv(summary / "final.csv")
     style = Style(final)
     datasets = datasets or list(data_paths)
     written = []
@@ -475,7 +475,7 @@ def plot_importance(summary_dir: str, records: list[str], data_paths: dict[str, 
 
     if records:
         _warmup_figures(summary, records, data_paths, staged, datasets, put)
-    put(final_accuracy_methods_figure(pd.read_csv(summary / "methods.csv"), final, style), "final_accuracy_methods")
+    put(final_accuracy_methods_figure(read_csv(summary / "methods.csv"), final, style), "final_accuracy_methods")
     expected = importance_figure_names(datasets, with_warmups=bool(records))
     assert written == expected, f"plots_importance wrote {written}, outputs.py lists {expected}"
     log.info("wrote %d figures to %s", len(written), out_dir)
@@ -488,22 +488,22 @@ def _warmup_figures(summary: Path, records: list[str], data_paths: dict[str, str
     from ..data import datasets as data_mod
 
     refs = reference_warmups([load_warmup(p) for p in records])
-    easy_hard = pd.read_csv(summary / "importance_easy_hard.csv")
+    easy_hard = read_csv(summary / "importance_easy_hard.csv")
     for dataset in datasets:
         ds = data_mod.load(data_paths[dataset])
         put(easy_hard_figure(easy_hard[easy_hard["dataset"] == dataset], ds.train.x.numpy(), ds.classes),
             f"easy_hard_{dataset}")
-    put(importance_distribution_figure(refs, pd.read_csv(summary / "importance_rescoring.csv"),
+    put(importance_distribution_figure(refs, read_csv(summary / "importance_rescoring.csv"),
                                        _read_optional(summary / "importance_sampling.csv")), "importance_distribution")
-    put(importance_correlation_figure(pd.read_csv(summary / "importance_correlation.csv")), "importance_correlation")
-    put(score_agreement_figure(pd.read_csv(summary / "importance_agreement.csv")), "score_agreement")
-    put(class_balance_over_time_figure(pd.read_csv(summary / "draws.csv"), pd.read_csv(summary / "class_balance.csv"),
+    put(importance_correlation_figure(read_csv(summary / "importance_correlation.csv")), "importance_correlation")
+    put(score_agreement_figure(read_csv(summary / "importance_agreement.csv")), "score_agreement")
+    put(class_balance_over_time_figure(read_csv(summary / "draws.csv"), read_csv(summary / "class_balance.csv"),
                                        staged), "class_balance_over_time")
 
 
 def _read_optional(path: Path) -> pd.DataFrame:
     """A table an older summary may lack (then the figure falls back to the method's defaults)."""
-    return pd.read_csv(path) if path.exists() else pd.DataFrame()
+    return read_csv(path) if path.exists() else pd.DataFrame()
 
 
 def caption_line(caption: Path) -> str:

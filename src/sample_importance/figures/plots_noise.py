@@ -21,6 +21,7 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.lines import Line2D
 
+from ..atomic import read_csv  # class names stay strings ("NA", "01")
 from .plots import INTERVAL, PERCENT, TEXT_WIDTH, Style, _seed_counts, intervals, legend_outside, plt, save
 
 log = logging.getLogger(__name__)
@@ -70,10 +71,10 @@ def plot_noise(summary_dir: str, out_dir: str) -> list[str]:
 
     sns.set_theme(context="paper", style="whitegrid", font_scale=0.9)
     summary = Path(summary_dir)
-    noise_draws = pd.read_csv(summary / "noise_draws.csv")
+    noise_draws = read_csv(summary / "noise_draws.csv")
     if noise_draws.empty:
         log.info("no run on a dataset with label_noise: no noise figure")
         return []
-    style = Style(pd.read_csv(summary / "final.csv"))
+    style = Style(read_csv(summary / "final.csv"))
     save(draw_share_figure(noise_draws, style), out_dir, "noise_draw_share", style)
     return ["noise_draw_share"]
