@@ -30,7 +30,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from ..atomic import atomic_path  # noqa: E402, read_csv
+from ..atomic import atomic_path, read_csv  # noqa: E402
 from ..analysis.importance_analysis import Warmup, draw_shares, load_warmup, reference_warmups  # noqa: E402
 from ..analysis.stats import CONFIDENCE, t_interval  # noqa: E402
 from ..methods import importance  # noqa: E402
