@@ -27,7 +27,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch, Rectangle  # noqa: E402
 
 from ..analysis.stats import t_interval  # noqa: E402
-from ..atomic import atomic_path  # noqa: E402, read_csv
+from ..atomic import atomic_path, read_csv  # noqa: E402
 from ..outputs import FIGURE_FORMATS  # noqa: E402
 
 log = logging.getLogger(__name__)
