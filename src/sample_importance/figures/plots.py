@@ -121,6 +121,12 @@ def fit(fig, width: float | None = None, min_font: float = MIN_FONT) -> float:
     for t in fig.findobj(Text):
         if t.get_text() and t.get_fontsize() < min_font:
             t.set_fontsize(min_font)
+    for ax in fig.axes:  # ticks are made again at every draw, from the axis' own label size: raise that too
+        for name, axis in (("x", ax.xaxis), ("y", ax.yaxis)):
+            for which in ("major", "minor"):
+                labels = axis.get_ticklabels(which=which)
+                size = labels[0].get_fontsize() if labels else min_font
+                ax.tick_params(axis=name, which=which, labelsize=max(min_font, size))
     fig.set_dpi(SAVE_DPI)  # measured as saved: text extents differ a little between resolutions
     renderer = fig.canvas.get_renderer()
     tight = fig.get_tightbbox(renderer).width

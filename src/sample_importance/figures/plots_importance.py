@@ -139,7 +139,7 @@ def _scorings_of(sampling: pd.DataFrame, w: Warmup) -> list[tuple[str, str, floa
 def _flatness_line(name: str, p: np.ndarray) -> str:
     f = importance.sampling_flatness(p)
     ratio = "∞" if np.isinf(f["max_min_ratio"]) else f"{f['max_min_ratio']:.3g}"
-    return f"{name}: max/min {ratio}, ESS {f['ess_fraction']:.2f} N, top 10 % hold {f['top10_share'] * 100:.0f} %"
+    return f"{name}: max/min {ratio}, ESS {f['ess_fraction']:.2f} N, top 10 %: {f['top10_share'] * 100:.0f} %"
 
 
 def _sampling_panel(ax, w: Warmup, scorings: list[tuple[str, str, float]]) -> None:
@@ -153,10 +153,10 @@ def _sampling_panel(ax, w: Warmup, scorings: list[tuple[str, str, float]]) -> No
         kw = {"histtype": "step", "color": "0.2", "lw": 1.0} if i == 0 else {"alpha": 0.55, "color": f"C{i}"}
         ax.hist(rate, bins=40, range=(0, top), label=name, **kw)
     ax.axvline(1.0, color="k", lw=0.6, ls=":")
-    ax.set_xlabel("draw rate relative to uniform (N·p; 1 = uniform)")
+    ax.set_xlabel("draw rate N·p (1 = uniform)")
     ax.set_ylabel("samples (count)")
     legend = ax.legend(fontsize=5, loc="upper left", bbox_to_anchor=(0.0, -0.32), frameon=False, title_fontsize=5,
-                       title="\n".join(_flatness_line(name.split(":")[0], rate / n)
+                       title="\n".join(_flatness_line(name.split(":")[0].split(" (")[0], rate / n)
                                        for (name, _, _), rate in zip(curves, rates)))
     legend._legend_box.align = "left"
 
@@ -192,11 +192,11 @@ def importance_distribution_figure(refs: dict[str, Warmup], rescoring: pd.DataFr
     palette = model_palette(rescoring["model"]) if len(rescoring) else {}
     most_classes = max(refs.values(), key=lambda w: len(w.classes)) if refs else None
     for row, (dataset, w) in enumerate(refs.items()):
-        grid = outer[row].subgridspec(2, 2, hspace=0.95, wspace=0.3)
+        grid = outer[row].subgridspec(2, 2, hspace=1.0, wspace=0.35)
         s = w.score()
         ax = fig.add_subplot(grid[0, 0])
         ax.hist(s, bins=40, range=(0, 1), color="0.45")
-        ax.set_xlabel("importance: mean 1 − p_true over warm-up (0-1)")
+        ax.set_xlabel("importance (mean 1 − p_true, 0-1)")
         ax.set_ylabel("samples (count)")
         ax.set_title(f"{dataset}: {w.spec['model']} seed {w.spec['seed']}, budget {float(w.spec['budget']):g}, "
                      f"E={w.coords['warmup_epochs']}, N={len(s)}", fontsize=7, loc="left")
@@ -212,9 +212,9 @@ def importance_distribution_figure(refs: dict[str, Warmup], rescoring: pd.DataFr
         ax.set_ylabel("ECDF within class (fraction)")
         _rescoring_panel(fig.add_subplot(grid[1, 1]), rescoring[rescoring["dataset"] == dataset], palette)
     if most_classes is not None:
-        class_key(fig, most_classes.classes, class_colours(len(most_classes.classes)), anchor=(0.91, 0.5))
+        class_key(fig, most_classes.classes, class_colours(len(most_classes.classes)), anchor=(0.99, 0.5))
     fig.suptitle("Importance of the training samples and the sampling distribution it gives", fontsize=8, y=0.995)
-    fig.subplots_adjust(left=0.08, right=0.9, top=0.95, bottom=0.12)
+    fig.subplots_adjust(left=0.08, right=0.98, top=0.92, bottom=0.12)
     return fig
 
 
@@ -398,7 +398,7 @@ def final_accuracy_methods_figure(methods: pd.DataFrame, final: pd.DataFrame, st
     budgets = sorted(m["budget"].unique())
     order = [x for x in style.order if x in set(m["method"])]
     fig, axes = plt.subplots(len(panels), len(budgets), squeeze=False, sharey=True,
-                             figsize=(min(TEXT_WIDTH, 2.3 * len(budgets) + 1.2), 0.22 * len(order) * len(panels) + 0.9 * len(panels)))
+                             figsize=(min(TEXT_WIDTH, 2.3 * len(budgets) + 1.2), 0.3 * len(order) * len(panels) + 1.2 * len(panels) + 0.6))
     n_seen, marks = set(), []
     for row, panel in enumerate(panels):
         for col, budget in enumerate(budgets):
