@@ -153,6 +153,7 @@ def reported_claims(files, caption="../report/claims.rst", category="Claims"):
             caption,
             category,
             {"table": f"Claims: {kinds.get(Path(f).suffix, Path(f).name)}"},
+            "The papers' claims tested",
         )
         for f in files
     ]
