@@ -38,24 +38,37 @@ USER_PROFILE = REPO / "profiles" / "slurm"
 TESTCLUSTER = Path(__file__).parent / "slurm" / "testcluster.yaml"
 
 
-def _layered_profile() -> Path:
-    """profiles/slurm with the test cluster's settings on top (nested keys merged), in a temp folder."""
+def packing_settings(profile_yaml: Path = USER_PROFILE / "profile.yaml") -> dict:
+    """The packing block of profiles/slurm/profile.yaml (commented out between PACKING-BEGIN and -END), uncommented:
+    the tests use exactly what the profile documents."""
+    text = profile_yaml.read_text()
+    block = text[text.index("# PACKING-BEGIN"):text.index("# PACKING-END")].splitlines()[1:]
+    return yaml.safe_load("\n".join(line[2:] for line in block)) or {}
+
+
+def _layered_profile(*extra: dict) -> Path:
+    """profiles/slurm with the test cluster's settings (and `extra` layers) on top (nested keys merged), in a temp folder."""
     import tempfile
 
     base = yaml.safe_load((USER_PROFILE / "profile.yaml").read_text()) or {}
-    for key, value in (yaml.safe_load(TESTCLUSTER.read_text()) or {}).items():
-        base[key] = {**base.get(key, {}), **value} if isinstance(value, dict) else value
+    for layer in ((yaml.safe_load(TESTCLUSTER.read_text()) or {}), *extra):
+        for key, value in layer.items():
+            base[key] = {**base.get(key, {}), **value} if isinstance(value, dict) else value
     folder = Path(tempfile.mkdtemp(prefix="slurm-test-profile-"))
     (folder / "profile.yaml").write_text(yaml.safe_dump(base, sort_keys=False))
     return folder
 
 
 SLURM_PROFILE = _layered_profile()
+PACKED_PROFILE = _layered_profile(packing_settings())  # + the documented job grouping: N runs per allocation
+# CPUs the test node declares: a packed group of 4 one-CPU runs asks for 4 CPUs, more than a 2-core CI machine has
+TEST_CPUS = os.environ.get("SLURM_TEST_CPUS") or str(max(8, os.cpu_count() or 1))
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
 # exit status of start.sh meaning "SLURM cannot run on this machine" (not root, no apt)
 START_CANNOT = 3
-SUBMITTED_RE = re.compile(r"Job (\d+) has been submitted with SLURM jobid (\d+) \(log: ([^)]+)\)")
+# a rule's job has a number; a group job (profiles/slurm: packing) has a UUID
+SUBMITTED_RE = re.compile(r"Job (\S+) has been submitted with SLURM jobid (\d+) \(log: ([^)]+)\)")
 RUN_ID_RE = re.compile(r"SLURM run ID: (\S+)")
 
 
@@ -72,7 +85,7 @@ class SlurmCluster:
 
 @dataclass
 class Submission:
-    snakemake_jobid: int
+    snakemake_jobid: int | str  # a group job's id is a UUID
     slurm_jobid: str
     slurm_log: Path
 
@@ -129,7 +142,7 @@ def ensure_slurm(profile: Path = SLURM_PROFILE, timeout: int = 900) -> SlurmClus
     if shutil.which("apt-get") is None and shutil.which("slurmctld") is None and not Path("/usr/sbin/slurmctld").exists():
         raise SlurmUnavailable("SLURM is not installed and apt-get is unavailable")
     partition = str((profile_settings(profile).get("default-resources") or {}).get("slurm_partition") or "debug")
-    env = dict(os.environ, SLURM_TEST_PARTITION=partition)
+    env = dict(os.environ, SLURM_TEST_PARTITION=partition, SLURM_TEST_CPUS=TEST_CPUS)
     try:
         proc = subprocess.run(["bash", str(START)], env=env, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired as e:
@@ -188,11 +201,24 @@ def run_snakemake_slurm(
     log_path = workdir / f"snakemake-slurm-{n}.log"
     log_path.write_text(out)
     run_id = m.group(1) if (m := RUN_ID_RE.search(out)) else None
-    subs = [Submission(int(a), b, Path(c)) for a, b, c in SUBMITTED_RE.findall(out)]
+    subs = [Submission(int(a) if a.isdigit() else a, b, Path(c)) for a, b, c in SUBMITTED_RE.findall(out)]
     run = SnakemakeRun(cmd=cmd, returncode=rc, output=out, wall_s=wall, log_path=log_path, run_id=run_id, submissions=subs)
     if run.timed_out and run_id:
         subprocess.run(["scancel", "--name", run_id], capture_output=True)
     return run
+
+
+def squeue_records(job_ids) -> dict[str, dict]:
+    """{job id: {state, cpus, name, node}} as squeue reports them (finished jobs stay for MinJobAge = 600 s;
+    the test cluster has no accounting database, so sacct has no records)."""
+    ids = ",".join(map(str, job_ids))
+    out = subprocess.run(["squeue", "--states=all", "--noheader", "--format=%i|%T|%C|%j|%N", "-j", ids],
+                         capture_output=True, text=True).stdout
+    found = {}
+    for line in out.splitlines():
+        jid, state, cpus, name, node = (x.strip() for x in line.split("|"))
+        found[jid] = {"state": state, "cpus": int(cpus), "name": name, "node": node}
+    return found
 
 
 def squeue_state(job_id: str) -> str | None:

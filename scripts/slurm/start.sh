@@ -16,6 +16,9 @@
 #   SLURM_TEST_GPUS        GPUs to declare as gres; "auto" counts `nvidia-smi -L`
 #                          (File=/dev/nvidiaN), a number N declares N fake
 #                          GPUs (/dev/null clones; scheduling only)  [auto]
+#   SLURM_TEST_CPUS        CPUs the node declares [nproc]; more than the machine has lets
+#                          SLURM place jobs that ask for more (e.g. 4 packed 1-CPU runs on a
+#                          2-core machine: scheduling only, the cores are shared)
 #   SLURM_START_TIMEOUT    seconds to wait for the node to become idle [120]
 #   SLURM_TEST_FORCE=1     overwrite a slurm.conf not written by this script
 set -euo pipefail
@@ -81,7 +84,8 @@ munge -n | unmunge >/dev/null || die "munge round trip failed (munge -n | unmung
 # ---------------------------------------------------------------- slurm.conf
 NODE=$(hostname -s)
 ADDR=127.0.0.1
-CPUS=$(nproc)
+CPUS=${SLURM_TEST_CPUS:-$(nproc)}
+[[ $CPUS =~ ^[1-9][0-9]*$ ]] || die "SLURM_TEST_CPUS must be a positive whole number, got '$CPUS'"
 MEM_TOTAL_MB=$(awk '/^MemTotal:/ {print int($2 / 1024)}' /proc/meminfo)
 MEM_MB=$((MEM_TOTAL_MB * MEM_PERCENT / 100))
 DEFMEM=$((MEM_MB / CPUS))
