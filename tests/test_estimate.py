@@ -129,7 +129,9 @@ def test_schedule_lies_between_the_critical_path_and_the_serial_sum():
 
 
 def test_estimate_command_prints_and_writes_the_table(tmp_path, tiny_config):
-    config = tiny_config()
+    config = tiny_config()  # uniform, biased: + one method of each other family, timed for real
+    config["methods"].update(sb={"method": "selective_backprop"},
+                             prune={"method": "el2n_prune", "warmup_epochs": 1, "score_seeds": [0, 1]})
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(config))
     out = tmp_path / "cost.csv"
@@ -140,8 +142,10 @@ def test_estimate_command_prints_and_writes_the_table(tmp_path, tiny_config):
     rows = list(csv.DictReader(out.open()))
     assert {r["level"] for r in rows} == {"rule", "dataset", "total", "critical_path"}
     by = {(r["level"], r["name"]): r for r in rows}
-    assert by[("rule", "warmup")]["jobs"] == "1" and by[("rule", "continue")]["jobs"] == "1"
-    assert by[("dataset", "digits")]["jobs"] == "5"  # prepare_data, train, warmup, score, continue
+    assert by[("rule", "continue")]["jobs"] == "1" and by[("rule", "train")]["jobs"] == "2"
+    assert by[("rule", "warmup")]["jobs"] == "2"  # biased's (seed 0) is also el2n_prune's score seed 0
+    assert by[("rule", "score_checkpoints")]["jobs"] == "1" and by[("rule", "train_pruned")]["jobs"] == "1"
+    assert by[("dataset", "digits")]["jobs"] == "9"
     serial = float(by[("total", "serial (1 at a time)")]["hours"])
     assert serial > 0 and float(by[("total", "wall at 2 concurrent")]["hours"]) > 0
     assert "wall at 2 concurrent" in done.stdout and "critical_path" in done.stdout

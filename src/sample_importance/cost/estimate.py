@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 SELECTING = ("selective_backprop", "upper_bound_is", "rho_loss")
+SELECTING_BATCHES = 12  # a selecting method's calibration set: enough candidates for a step or more per epoch
 # method parameters that are a number of epochs of a preliminary phase: 1 in the calibration run, so the
 # phase the run spends most of its budget in is reached after a few steps
 PHASE_PARAMS = ("warmup_epochs", "uniform_epochs", "prime_epochs", "irreducible_epochs")
@@ -183,8 +184,11 @@ def _time_rate(trainer, min_seconds: float, max_steps: int) -> Rate:
         trainer.run(until_epoch=trainer.epoch + 1)
         sync()
         elapsed = time.perf_counter() - t0
-        if elapsed >= min_seconds or trainer.step - s0 >= max_steps:
+        if trainer.step > s0 and (elapsed >= min_seconds or trainer.step - s0 >= max_steps):
             break
+        if trainer.step == s0 and trainer.epoch > 50:
+            raise RuntimeError(f"calibrating {trainer.spec['method']}: no optimizer step in 50 epochs of "
+                               f"{trainer.n_train} synthetic images; the method needs a larger set to choose from")
     charged, steps = trainer.charged - c0, trainer.step - s0
     return Rate(elapsed / charged, steps / charged, timed_steps=steps)
 
@@ -211,7 +215,10 @@ def calibrate_kind(shape: Shape, run: dict, train_cfg: dict, method: str, params
     probe.run(until_epoch=1)
     sync(probe)
     probe_s = time.perf_counter() - t0
-    k = max(2, min(max_batches, math.ceil(shape.n_train / batch), math.ceil(min_seconds / max(probe_s / 2, 1e-6))))
+    k = max(2, min(max_batches, math.ceil(min_seconds / max(probe_s / 2, 1e-6))))
+    if method in SELECTING:  # it forwards several batches' worth of candidates to choose one (rho_loss: 10)
+        k = max(k, SELECTING_BATCHES)
+    k = min(k, max(2, math.ceil(shape.n_train / batch)))
     trainer = Trainer(spec, _synthetic(shape, min(k * batch, max(shape.n_train, 2 * batch)), shape.n_classes),
                       progress=False)
     phase = max([int(v) for k_, v in spec["method_params"].items() if k_ in PHASE_PARAMS] or [0])
@@ -228,12 +235,12 @@ def calibrate_eval(shape: Shape, run: dict, train_cfg: dict) -> float:
     """Seconds per test image of an evaluation pass (also a forward over the training set: score_checkpoints)."""
     from ..training.engine import Trainer
 
-    n_test = min(shape.n_test, 2 * int(train_cfg.get("eval_batch_size", 1024)), 2048)
+    n_test = min(shape.n_test, int(train_cfg.get("eval_batch_size", 1024)), 512)  # whole batches: per image is flat
     trainer = Trainer(_spec(run, train_cfg, "uniform", {}), _synthetic(shape, 2 * shape.n_classes, max(n_test, 1)),
                       progress=False)
     trainer.evaluate()  # first pass: allocation, autotuning
     best = math.inf
-    for _ in range(2):
+    for _ in range(2 if n_test * shape.size**2 < 10**6 else 1):  # one pass where a pass is long (ResNet on a CPU)
         t0 = time.perf_counter()
         trainer.evaluate()
         best = min(best, time.perf_counter() - t0)
@@ -382,7 +389,7 @@ def _run_seconds(rule: str, run: dict, shape: Shape, cal: Calibration, warmup_ep
     plain = cal.plain[(skey, run["augmentation"])]
     rate = plain
     fam = family(run["method"])
-    if rule in ("train", "continue") and fam != "plain":
+    if rule in ("train", "continue") and fam in ("selecting", "staged"):  # train_pruned, warmup: plain steps
         fam_rate, fam_plain = cal.ratio[_ratio_key(skey, run)]
         rate = Rate(plain.seconds * fam_rate.seconds / fam_plain.seconds, fam_rate.steps_per_charge,
                     plain.first_s, plain.build_s)
@@ -411,7 +418,7 @@ def durations(jobs: list[Job], info: dict, cal: Calibration) -> None:
             job.seconds = _run_seconds("warmup", w, shapes[w["dataset"]], cal, int(w["warmup_epochs"]))
         elif job.rule in ("train", "continue", "train_pruned"):
             r = runs[job.name]
-            job.seconds = _run_seconds("train" if job.rule == "train_pruned" else job.rule, r, shapes[r["dataset"]], cal)
+            job.seconds = _run_seconds(job.rule, r, shapes[r["dataset"]], cal)
         elif job.rule == "score":
             job.seconds = cal.startup_s + JOB_OVERHEAD_S + SCORE_S
         elif job.rule == "score_checkpoints":
