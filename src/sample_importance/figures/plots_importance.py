@@ -156,7 +156,7 @@ def _sampling_panel(ax, w: Warmup, scorings: list[tuple[str, str, float]]) -> No
     ax.set_xlabel("draw rate N·p (1 = uniform)")
     ax.set_ylabel("samples (count)")
     legend = ax.legend(fontsize=5, loc="upper left", bbox_to_anchor=(0.0, -0.32), frameon=False, title_fontsize=5,
-                       title="\n".join(_flatness_line(name.split(":")[0].split(" (")[0], rate / n)
+                       title="\n".join(_flatness_line(name.split(":")[0], rate / n)
                                        for (name, _, _), rate in zip(curves, rates)))
     legend._legend_box.align = "left"
 
