@@ -64,7 +64,7 @@ def test_the_figure_is_saved_at_a_declared_width_with_fonts_of_7_pt_or_more(save
     fig, pdf = saved
     width, _ = pdf_size(pdf)
     assert any(abs(width - w) <= 0.05 for w in (plots.COLUMN_WIDTH, plots.TEXT_WIDTH)), width
-    assert width <= plots.TEXT_WIDTH + 0.02
+    assert width <= plots.TEXT_WIDTH + 0.005  # never wider than declared (the PDF's own page is measured)
     sizes = [t.get_fontsize() for t in fig.findobj(Text) if t.get_text()]
     assert min(sizes) >= plots.MIN_FONT
 

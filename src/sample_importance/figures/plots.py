@@ -95,13 +95,30 @@ def save(fig, out_dir: str, stem: str, style: Style, width: float | None = None)
     """Write the figure as PNG and PDF at a declared width (`fit`), fonts of at least MIN_FONT, TrueType in the PDF."""
     text = f"sample_importance; commit {style.provenance['commit']}; config {style.provenance['config_hash']}"
     _add_notes(fig)
-    fit(fig, width)
+    target = aim = fit(fig, width)
     with matplotlib.rc_context({"pdf.fonttype": 42, "ps.fonttype": 42}):
+        for _ in range(3):  # the PDF's own text metrics decide its page width: never past the declared width
+            over = _pdf_width(fig) - target
+            if over <= 0.005:
+                break
+            aim -= over + 0.01
+            fit(fig, aim)
         for ext in FIGURE_FORMATS:
             meta = {"Title": stem, "Subject": text} if ext == "pdf" else {"Title": stem, "Description": text}
             with atomic_path(Path(out_dir) / f"{stem}.{ext}") as tmp:
                 fig.savefig(tmp, format=ext, dpi=SAVE_DPI, bbox_inches="tight", pad_inches=PAD, metadata=meta)
     plt.close(fig)
+
+
+def _pdf_width(fig) -> float:
+    """Width in inches of the page the PDF backend writes for this figure (saved tight, with PAD)."""
+    import io
+    import re
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="pdf", bbox_inches="tight", pad_inches=PAD)
+    box = re.search(rb"/MediaBox \[ ?([\d.]+) ([\d.]+) ([\d.]+)", buffer.getvalue())
+    return (float(box[3]) - float(box[1])) / 72
 
 
 def declared_width(natural: float) -> float:
@@ -134,7 +151,7 @@ def fit(fig, width: float | None = None, min_font: float = MIN_FONT) -> float:
     w, h = fig.get_size_inches()
     _legends_below(fig, renderer, target)
     texts: dict = {}  # titles as written, re-wrapped at every width tried
-    for _ in range(8):
+    for _ in range(12):
         titles = [(fig._suptitle, min(w, target) - 0.2)] + [(a.title, a.get_position().width * w + 0.1) for a in fig.axes]
         for t, room in titles:
             if t is not None and t.get_text():  # a line wider than the figure (a title wider than its panel): wrap it

@@ -210,8 +210,12 @@ def importance_distribution_figure(refs: dict[str, Warmup], rescoring: pd.DataFr
         ax.set_xlim(0, 1)
         ax.set_xlabel("importance (0-1)")
         ax.set_ylabel("ECDF within class (fraction)")
+        if len(w.classes) <= 20:  # the class key under the ECDF it explains: the right-hand column has its own text
+            handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in colours]
+            ax.legend(handles, w.classes, title="class", loc="upper left", bbox_to_anchor=(0.0, -0.32), ncol=5,
+                      fontsize=7, title_fontsize=7, frameon=False, handlelength=1.0, columnspacing=1.0)
         _rescoring_panel(fig.add_subplot(grid[1, 1]), rescoring[rescoring["dataset"] == dataset], palette)
-    if most_classes is not None:
+    if most_classes is not None and len(most_classes.classes) > 20:  # a colour bar
         class_key(fig, most_classes.classes, class_colours(len(most_classes.classes)), anchor=(0.99, 0.5))
     fig.suptitle("Importance of the training samples and the sampling distribution it gives", fontsize=8, y=0.995)
     fig.subplots_adjust(left=0.08, right=0.98, top=0.92, bottom=0.12)
