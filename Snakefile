@@ -20,7 +20,10 @@ configfile: "config.yaml"
 # `--config key=value` alone adjusts config.yaml, as users expect: replace-workflow-config drops
 # config.yaml for any command-line config, so it is read again here with the `--config` values on top.
 # (config.workflow_config_files names config.yaml then, so its strict checks still run.)
-if workflow.config_settings.overwrite_config and not workflow.config_settings.configfiles:
+if (
+    workflow.config_settings.overwrite_config
+    and not workflow.config_settings.configfiles
+):
     import copy
     import yaml
     from snakemake.utils import update_config
