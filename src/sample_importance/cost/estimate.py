@@ -219,10 +219,15 @@ def calibrate_kind(shape: Shape, run: dict, train_cfg: dict, method: str, params
     if method in SELECTING:  # it forwards several batches' worth of candidates to choose one (rho_loss: 10)
         k = max(k, SELECTING_BATCHES)
     k = min(k, max(2, math.ceil(shape.n_train / batch)))
-    trainer = Trainer(spec, _synthetic(shape, min(k * batch, max(shape.n_train, 2 * batch)), shape.n_classes),
-                      progress=False)
-    phase = max([int(v) for k_, v in spec["method_params"].items() if k_ in PHASE_PARAMS] or [0])
-    phase += 1 if train_cfg.get("compile") and trainer.device.type == "cuda" else 0
+    if method == "uniform" and k == 2:  # the probe is this kind, already past its first steps
+        trainer, phase = probe, probe.epoch
+    else:
+        trainer = Trainer(spec, _synthetic(shape, min(k * batch, max(shape.n_train, 2 * batch)), shape.n_classes),
+                          progress=False)
+        phase = max([int(v) for k_, v in spec["method_params"].items() if k_ in PHASE_PARAMS] or [0])
+        # a fresh model's first steps (allocation, a compile) are not steady state: an epoch of few steps
+        # would count them, so such an epoch is run once untimed
+        phase += 1 if (k <= 4 or (train_cfg.get("compile") and trainer.device.type == "cuda")) else 0
     if phase:
         trainer.run(until_epoch=phase)  # priming epochs (and a compile): not the phase a run spends its budget in
     rate = _time_rate(trainer, min_seconds, max_steps=10**6)
