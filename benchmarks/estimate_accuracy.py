@@ -6,6 +6,10 @@ one after the other on the same machine, and prints projected / measured (target
 1.35) with the load average before and after each. `--measured S` compares with a wall time taken
 elsewhere (e.g. a clean clone's run) instead of running Snakemake.
 
+On a CPU the estimate times CPU seconds, so it projects the wall time of the machine to itself
+whatever else runs during the calibration; the Snakemake run it is compared with must then have
+the machine to itself too (a load average above the core count before or after says it did not).
+
     .venv/bin/python benchmarks/estimate_accuracy.py                      # config.yaml, --cores 2: ~3 min
     .venv/bin/python benchmarks/estimate_accuracy.py --measured 113       # estimate only, vs a known wall time
     .venv/bin/python benchmarks/estimate_accuracy.py --config config.yaml config/noise-digits.yaml
@@ -93,6 +97,10 @@ def main(argv=None) -> None:
     print(f"projected wall {projected:.1f} s; measured {measured:.1f} s ({where}); "
           f"ratio projected / measured {ratio:.2f} (target {1 - TOLERANCE:.2f} to {1 + TOLERANCE:.2f}: "
           f"{'met' if abs(ratio - 1) <= TOLERANCE else 'missed'})")
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if args.measured is None and max(os.getloadavg()) > cores:
+        print(f"note: load average above {cores} cores: other jobs shared the machine during the Snakemake run, "
+              "which the projection (an idle machine) does not include; rerun on an idle machine")
     print(machine_line())
 
 
