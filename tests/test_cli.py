@@ -231,7 +231,7 @@ def gone(text: str, timeout: float = 10) -> bool:
 
 
 # params that the rules quote themselves (shlex.quote per item) or that are numbers
-QUOTED_PARAMS = {"spec", "runs", "warmups", "data", "staged", "scoring", "entries", "target", "inference", "sources"}
+QUOTED_PARAMS = {"spec", "runs", "warmups", "data", "staged", "scoring", "entries", "target", "inference", "sources", "shots"}
 
 
 def test_every_path_in_a_rule_command_is_quoted():

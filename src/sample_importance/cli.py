@@ -242,8 +242,9 @@ def cmd_score_checkpoints(a) -> None:
 def cmd_aggregate(a) -> None:
     from .analysis.aggregate import aggregate
 
+    shots = None if a.shot_thresholds is None else dict(zip(("many", "few"), a.shot_thresholds))
     aggregate(a.runs, a.out, *([] if a.target_fraction is None else [a.target_fraction]), margins=_margins(a),
-              correction=a.correction)
+              correction=a.correction, shot_thresholds=shots)
 
 
 def _margins(a):
@@ -436,6 +437,9 @@ def build_parser(prog: str = "python -m sample_importance") -> argparse.Argument
                     help="speedup target = this x uniform's final accuracy at the full budget "
                          "(config analysis.speedup_target_fraction; default 0.98)")
     _analysis_args(sp, correction=True)
+    sp.add_argument("--shot-thresholds", type=int, nargs=2, metavar=("MANY", "FEW"), default=None,
+                    help="analysis.shot_thresholds: many-shot classes have more than MANY training images, few-shot "
+                         "fewer than FEW (default 100 20)")
     sp.add_argument("runs", nargs="+", help="run folders (run.json, metrics.csv, ...)")
     sp = add("claims", cmd_claims, "the papers' claims tested on the summary tables (claims.csv, claims.md)")
     sp.add_argument("--summary", required=True, help="folder of the summary tables (aggregate, importance-tables)")

@@ -27,6 +27,7 @@ INFERENCE_FLAGS = " ".join(
         ("correction", _A["table_correction"]),
     )
 )
+SHOT_FLAGS = "--shot-thresholds {many:d} {few:d}".format(**_A["shot_thresholds"])
 
 
 rule aggregate:
@@ -52,9 +53,10 @@ rule aggregate:
         out=lambda wc, output: str(Path(output[0]).parent),
         target=SPEEDUP_TARGET_FRACTION,
         inference=INFERENCE_FLAGS,
+        shots=SHOT_FLAGS,
     shell:
         "exec python -m sample_importance aggregate --target-fraction {params.target} {params.inference}"
-        " --out {params.out:q}"
+        " {params.shots} --out {params.out:q}"
         " {params.runs} 2> {log:q}"
 
 
