@@ -23,7 +23,9 @@ counted per charged iteration (the budget's unit): a run of budget b costs b x e
 ceil(n / batch) of them, whatever the method does with them. Evaluation is timed separately (per
 test image), and so are what every job pays once: process start-up and imports (a fresh
 interpreter, measured here) and the first steps (`torch.compile`, cuDNN autotuning, allocator
-warm-up), which the steady-state rate excludes.
+warm-up), which the steady-state rate excludes. The clock (`clock`): wall seconds on a GPU; on a
+CPU the process's CPU seconds per thread, i.e. the wall time of an idle machine, so a calibration
+taken while others share the cores still projects the machine to itself.
 
 Projection. Every job of the DAG (`snakemake -n` counts the same jobs: prepare_data, warmup, train,
 score, continue, score_checkpoints, train_pruned, the analysis jobs and `all`) gets a duration;
