@@ -224,7 +224,7 @@ def test_noise_claim_rows_and_verdicts():
     acc = table[table["claim"] == cl.NOISE_ACCURACY].iloc[0]
     assert share["verdict"] == "supported" and math.isclose(share["effect"], (0.10 + 0.12 + 0.15) / 3)
     assert share["n"] == 3 and "biased" in share["scope"]
-    assert math.isclose(acc["effect"], 0.05) and acc["verdict"] == "supported"
+    assert math.isclose(acc["effect"], 5.0) and acc["verdict"] == "supported"  # points
     below = an.draw_share_table(draws_table({"uniform": [0.2] * 3, "rho": [0.01, 0.02, 0.0]}), noise_of())
     rows = cl.finish(cl.noise_claims(below, final_table({"uniform": [0.9] * 3, "rho": [0.95, 0.96, 0.97]})))
     assert set(rows["verdict"]) == {"contradicted"}

@@ -50,6 +50,7 @@ from .stats import PairedComparison, accuracy_floor, correct, family_level, one_
 from .verdicts import CONTRADICTED, INCONCLUSIVE, SUPPORTED, UNTESTABLE, Margins, decide, hypotheses, settle
 
 log = logging.getLogger(__name__)
+DEFAULT = Margins()  # the schema's defaults: 0.5 accuracy points, speedup 0.9, alpha 0.05, power 0.8
 
 GROUP = ["dataset", "model", "augmentation"]
 REFERENCE = "uniform"
@@ -197,7 +198,7 @@ def _censored_logs(g: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, dict]:
     return support, contradict, counts
 
 
-def speed_claim(speedup: pd.DataFrame, margins: Margins) -> list[Row]:
+def speed_claim(speedup: pd.DataFrame, margins: Margins = DEFAULT) -> list[Row]:
     """Per dataset/model/augmentation, largest budget: non-inferiority of the log iteration speedup, censored seeds kept."""
     if speedup is None or speedup.empty:
         return [untestable(QUERCIA, SPEED, "no speedup table (no uniform runs at the full budget)")]
@@ -235,7 +236,7 @@ def speed_claim(speedup: pd.DataFrame, margins: Margins) -> list[Row]:
     return rows
 
 
-def accuracy_claim(final: pd.DataFrame, margins: Margins) -> list[Row]:
+def accuracy_claim(final: pd.DataFrame, margins: Margins = DEFAULT) -> list[Row]:
     """Per dataset/model/augmentation at the largest budget: paired final accuracy, biased - uniform."""
     rows = []
     for key, cells in _largest_budget(final).groupby([*GROUP, "budget"], sort=False):
@@ -260,7 +261,7 @@ def _gain(cells: pd.DataFrame, label: str, metric: str = "final_test_accuracy") 
     return m[seeds] - b[seeds]
 
 
-def imbalance_claim(final: pd.DataFrame, margins: Margins) -> list[Row]:
+def imbalance_claim(final: pd.DataFrame, margins: Margins = DEFAULT) -> list[Row]:
     """Interaction per seed: (biased - uniform) on the imbalanced variant - (biased - uniform) on its balanced original."""
     if not {"imbalance_ratio", "data_source"} <= set(final.columns):
         return [untestable(QUERCIA, IMBALANCE, "final.csv has no imbalance columns (aggregated by an older version)")]
@@ -360,7 +361,7 @@ def model_claim(correlation: pd.DataFrame | None) -> list[Row]:
 # --------------------------------------------------------------------------- Arazo et al.
 
 
-def no_gain_claim(final: pd.DataFrame, margins: Margins) -> list[Row]:
+def no_gain_claim(final: pd.DataFrame, margins: Margins = DEFAULT) -> list[Row]:
     """Every importance-sampling method vs uniform at every budget < 1: an intersection-union test of "no gain"."""
     short = final[final["budget"] < 1.0]
     if short.empty:
@@ -418,7 +419,7 @@ def _base_augmentation(augmentations) -> str | None:
     return next((a for a in BASE_AUGMENTATIONS if a in present), None)
 
 
-def augmentation_claims(final: pd.DataFrame, margins: Margins) -> tuple[list[Row], list[Row]]:
+def augmentation_claims(final: pd.DataFrame, margins: Margins = DEFAULT) -> tuple[list[Row], list[Row]]:
     """AUG_GAIN and AUG_30, against the standard augmentation (the first of BASE_AUGMENTATIONS in the config)."""
     base = _base_augmentation(final["augmentation"])
     others = [a for a in dict.fromkeys(final["augmentation"]) if a != base]
@@ -468,7 +469,7 @@ def _short_budget_row(cells: pd.DataFrame, base: str, aug: str, d: str, m: str, 
 # --------------------------------------------------------------------------- label noise (Mindermann et al.)
 
 
-def noise_claims(noise_draws: pd.DataFrame | None, final: pd.DataFrame, margins: Margins) -> list[Row]:
+def noise_claims(noise_draws: pd.DataFrame | None, final: pd.DataFrame, margins: Margins = DEFAULT) -> list[Row]:
     """Per noisy dataset/model/augmentation/budget and non-uniform method: (a) the share of all the run's draws on
     mislabeled samples - their share of the data, per seed; (b) uniform - method final accuracy, paired by seed."""
     from .noise import run_shares
@@ -508,7 +509,7 @@ def noise_claims(noise_draws: pd.DataFrame | None, final: pd.DataFrame, margins:
 # --------------------------------------------------------------------------- class re-balancing controls
 
 
-def control_claims(final: pd.DataFrame, margins: Margins) -> list[Row]:
+def control_claims(final: pd.DataFrame, margins: Margins = DEFAULT) -> list[Row]:
     """Biased vs class_balanced and vs class_matched, on each imbalanced variant at the largest budget.
 
     Two rows per pair: balanced test accuracy (the mean of per-class accuracies,
