@@ -153,8 +153,8 @@ train: {epochs: $epochs, batch_size: $batch, lr: 0.1, width: $width, eval_every:
 resources: {gpu: true, cpus_per_task: 2}
 EOF
 [[ $dataset == digits* ]] && sed -i 's/augmentations: \[standard\]/augmentations: [crop]/' "$SLICE/config.yaml"
-step slice 240 bash -c "$PY -m snakemake --cores $cores --resources gpu=4 -s '$ROOT/Snakefile' --directory '$SLICE' \
-    --configfile '$SLICE/config.yaml' --quiet rules results/summary/final.csv && $PY - <<'PYEOF'
+step slice 240 bash -c "$PY -m snakemake results/summary/final.csv --cores $cores --resources gpu=4 -s '$ROOT/Snakefile' --directory '$SLICE' \
+    --configfile '$SLICE/config.yaml' --quiet rules && $PY - <<'PYEOF'
 import pandas as pd
 final = pd.read_csv('$SLICE/results/summary/final.csv')
 cols = [c for c in ('method', 'dataset', 'model', 'budget', 'seed', 'final_test_accuracy', 'wall_seconds') if c in final.columns]
