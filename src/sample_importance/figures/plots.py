@@ -26,7 +26,7 @@ import seaborn as sns  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch, Rectangle  # noqa: E402
 
-from ..analysis.stats import t_interval  # noqa: E402
+from ..analysis.stats import accuracy_floor, t_interval  # noqa: E402
 from ..atomic import atomic_path, read_csv  # noqa: E402
 from ..outputs import FIGURE_FORMATS  # noqa: E402
 
@@ -232,7 +232,8 @@ def mark_intervals(ax, positions, iv: pd.DataFrame, colour, axis: str = "y", bou
 # --------------------------------------------------------------------------- shared pieces
 
 
-def intervals(frame: pd.DataFrame, by: list[str], value: str, bounds: tuple[float, float] | None = None) -> pd.DataFrame:
+def intervals(frame: pd.DataFrame, by: list[str], value: str, bounds: tuple[float, float] | None = None,
+              test_count: str | None = None) -> pd.DataFrame:
     """One row per group of `by`: mean, low, high, n of `value` over the group's rows (seeds), from stats.t_interval.
 
     With n < 2 the bounds are the mean itself (nothing to draw, and n says why).
@@ -240,10 +241,15 @@ def intervals(frame: pd.DataFrame, by: list[str], value: str, bounds: tuple[floa
     interval is cut there (with 3 seeds, t = 4.3 easily passes 100 %).
     `raw_low`/`raw_high` keep the uncut interval (`mark_intervals` draws what was cut), `undefined` says
     there is none (n < 2, or every seed the same value).
+    `test_count`: the column with the number of test images an accuracy (in %) was measured on; the sd is
+    then floored at its binomial error, as in every table (stats.py), so equal seeds still get an interval.
     """
     rows = []
     for key, group in frame.groupby(by, sort=False):
-        iv = t_interval(group[value])
+        floor = 0.0
+        if test_count is not None and test_count in group and group[test_count].notna().any():
+            floor = 100 * accuracy_floor(group[value].mean() / 100, float(group[test_count].min()))
+        iv = t_interval(group[value], floor=floor)
         low, high = (iv.low, iv.high) if iv.n >= 2 else (iv.mean, iv.mean)
         undefined = iv.n < 2 or not np.isfinite(high - low) or high - low <= 1e-12
         if undefined:  # drawn as the mean with the UNDEFINED marker (mark_intervals), not as nothing
@@ -411,7 +417,7 @@ def _curve_panel(ax, rows: pd.DataFrame, methods, style: Style, warmups: dict, s
     """Curves of one panel from `start` of the budget on: mean line and t-interval band per method, y fitted to
     the bands; the warm-up ends that fall inside it drawn. Returns the warm-ups drawn."""
     shown = rows[rows["progress"] >= start - 1e-9]
-    bands = intervals(shown, ["method", "x"], "acc", bounds=PERCENT)
+    bands = intervals(shown, ["method", "x"], "acc", bounds=PERCENT)  # the seeds' own spread: a trajectory, not a test
     scale = float(rows["x"].max() / rows["iteration"].max()) if rows["iteration"].max() > 0 else 1.0
     lo_x = shown["x"].min()
     drawn = {}
@@ -654,7 +660,7 @@ def _class_accuracy_panel(ax, pc: pd.DataFrame, methods, style: Style) -> None:
     width = 0.8 / max(1, len(present))
     lows, highs, drawn = [], [], []
     for i, method in enumerate(present):
-        iv = intervals(pc[pc["method"] == method], ["class_index"], "acc", bounds=PERCENT).set_index("class_index").reindex(
+        iv = intervals(pc[pc["method"] == method], ["class_index"], "acc", bounds=PERCENT, test_count="n_test").set_index("class_index").reindex(
             classes["class_index"])
         xs = x + (i - (len(present) - 1) / 2) * width
         ax.errorbar(xs, iv["mean"], yerr=[iv["mean"] - iv["low"], iv["high"] - iv["mean"]], fmt="o", ms=2.5,

@@ -22,7 +22,7 @@ def accuracy_vs_budget(final: pd.DataFrame, style: Style):
     """Figure of final test accuracy (%) vs budget, from the per-run final table (final.csv)."""
     d = final.assign(acc=final["final_test_accuracy"] * 100,
                      setting=final["dataset"].astype(str) + " · " + final["model"].astype(str))
-    iv = intervals(d, ["setting", "augmentation", "method", "budget"], "acc", bounds=PERCENT)
+    iv = intervals(d, ["setting", "augmentation", "method", "budget"], "acc", bounds=PERCENT, test_count="n_test")
     settings, augmentations = list(dict.fromkeys(d["setting"])), list(dict.fromkeys(d["augmentation"]))
     budgets = np.array(sorted(d["budget"].unique()), dtype=float)
     methods = style.methods(d["method"])
