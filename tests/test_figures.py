@@ -262,7 +262,7 @@ def test_plot_all_writes_every_figure_from_the_new_speedup_tables(tables, tmp_pa
     for name, frame in tables.items():
         frame.to_csv(summary / f"{name}.csv", index=False)
     written = plots.plot_all(str(summary), str(tmp_path))
-    assert written == ["accuracy_vs_iteration_toy", "speedup", "class_balance", "accuracy_vs_budget"]
+    assert written == ["accuracy_vs_iteration_toy", "speedup", "class_balance", "accuracy_vs_budget", "long_tail"]
     assert all((tmp_path / f"{stem}.{ext}").stat().st_size > 1000 for stem in written for ext in ("png", "pdf"))
 
 

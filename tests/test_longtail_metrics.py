@@ -90,3 +90,26 @@ def test_config_refuses_overlapping_shot_thresholds():
         validate(config)
     config["analysis"] = {"shot_thresholds": {"many": 100, "few": 20}}
     assert validate(config)["analysis"]["shot_thresholds"] == {"many": 100, "few": 20}
+
+
+def test_long_tail_figure_draws_each_shot_group_with_its_floored_interval():
+    """The figure's bars are the final table's group means, and a group measured on fewer test images has the
+    wider floor (the few-shot group here: 2 of 10 classes' test images)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from sample_importance.figures.plots import Style
+    from sample_importance.figures.plots_longtail import _long, long_tail_figure
+
+    rows = [{"dataset": "lt", "model": "cnn", "augmentation": "crop", "method": m, "method_name": m, "budget": 1.0,
+             "seed": s, "final_test_accuracy": 0.5, "balanced_accuracy": 0.5, "many_shot_accuracy": 0.7,
+             "medium_shot_accuracy": 0.4, "few_shot_accuracy": 0.1 if m == "uniform" else 0.3, "many_shot_classes": 4,
+             "medium_shot_classes": 4, "few_shot_classes": 2, "n_test": 10_000, "commit": "abc", "config_hash": "h"}
+            for m in ("uniform", "class_balanced") for s in range(3)]
+    final = pd.DataFrame(rows)
+    long = _long(final)
+    few = long[(long["group"] == "few-shot") & (long["method"] == "class_balanced")]
+    assert few["acc"].tolist() == pytest.approx([30.0] * 3) and few["group_test"].tolist() == [2000.0] * 3
+    fig = long_tail_figure(final, Style(final))
+    heights = sorted(round(p.get_height(), 6) for p in fig.axes[0].patches if p.get_height() > 0)
+    assert heights == sorted([50.0, 50.0, 70.0, 40.0, 10.0] * 1 + [50.0, 50.0, 70.0, 40.0, 30.0])

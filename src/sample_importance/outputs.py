@@ -34,7 +34,8 @@ def html_table_files(figures: str) -> list[str]:
 
 def figure_names(datasets) -> list[str]:
     """Figure stems: one accuracy-vs-iteration figure per dataset, the rest across datasets."""
-    return [f"accuracy_vs_iteration_{d}" for d in datasets] + ["speedup", "class_balance", "accuracy_vs_budget"]
+    return [f"accuracy_vs_iteration_{d}" for d in datasets] + ["speedup", "class_balance", "accuracy_vs_budget",
+                                                                 "long_tail"]
 
 
 def figure_files(config: dict, figures: str) -> list[str]:

@@ -28,6 +28,11 @@ REPORT_FIGURES = {
         "Class balance",
         "Class shares and accuracy",
     ),
+    "long_tail": (
+        "long_tail.rst",
+        "Class balance",
+        "Long-tail accuracies (many / medium / few-shot)",
+    ),
     "class_balance_over_time": (
         "class_balance_over_time.rst",
         "Class balance",

@@ -707,5 +707,9 @@ def plot_all(summary_dir: str, out_dir: str, x: str = "fraction") -> list[str]:
 
     save(accuracy_vs_budget(final, style), out_dir, "accuracy_vs_budget", style)
     written.append("accuracy_vs_budget")
+    from .plots_longtail import long_tail_figure  # noqa: PLC0415 - it imports this module
+
+    save(long_tail_figure(final, style), out_dir, "long_tail", style)
+    written.append("long_tail")
     log.info("wrote %d figures to %s", len(written), out_dir)
     return written
