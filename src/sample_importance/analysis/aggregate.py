@@ -362,9 +362,8 @@ def load_runs(run_dirs: list[str], shot_thresholds: dict | None = None) -> dict[
             **coords, **_data_columns(info["spec"]), "jobs": int(np.max(started)),
             "final_test_accuracy": m["test_accuracy"].iloc[-1],
             "best_test_accuracy": m["test_accuracy"].max(),
-            "balanced_accuracy": pc["test_accuracy"].mean(),
             "worst_class_accuracy": pc["test_accuracy"].min(),
-            **longtail_accuracies(pc, shot_thresholds),  # balanced again (the same mean) and many/medium/few-shot
+            **longtail_accuracies(pc, shot_thresholds),  # balanced accuracy and many/medium/few-shot accuracy
             "n_test": int(pc["n_test"].sum()) if "n_test" in pc else np.nan,  # the accuracy's resolution (stats.py)
             "iterations": int(m["iteration"].iloc[-1]),
             "examples_forwarded": int(m["examples_forwarded"].iloc[-1]),

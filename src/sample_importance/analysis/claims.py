@@ -46,6 +46,7 @@ import numpy as np
 import pandas as pd
 
 from ..atomic import atomic_path, read_csv, write_csv
+from .longtail import images_measured
 from .stats import PairedComparison, accuracy_floor, correct, family_level, one_sample, paired
 from .verdicts import CONTRADICTED, INCONCLUSIVE, SUPPORTED, UNTESTABLE, Margins, decide, hypotheses, settle
 
@@ -113,6 +114,7 @@ class Row:
     p_support: float = math.nan
     p_contradict: float = math.nan
     family: int = 1  # tests in the row (no_gain: its comparisons)
+    shown: PairedComparison | None = None  # what the row prints and states power for (default: `support`)
 
 
 def untestable(paper: str, claim: str, why: str, scope: str = "") -> Row:
@@ -138,19 +140,11 @@ def _reference_label(cells: pd.DataFrame) -> str | None:
 
 
 def _acc_floor(*frames: pd.DataFrame, metric: str = "final_test_accuracy") -> float:
-    """The test set's binomial error at these runs' accuracy (0 when final.csv predates its `n_test` column).
-
-    A shot group's accuracy is measured on its classes' share of the test set only.
-    """
+    """The test set's binomial error at these runs' accuracy (0 when final.csv predates its `n_test` column)."""
     f = pd.concat(frames)
     if "n_test" not in f or f.empty:
         return 0.0
-    n = float(f["n_test"].min())
-    group = metric.removesuffix("_accuracy")
-    if group.endswith("_shot") and f"{group}_classes" in f:
-        classes = f[[c for c in f if c.endswith("_shot_classes")]].sum(axis=1).max()
-        n *= float(f[f"{group}_classes"].min()) / max(float(classes), 1.0)
-    return accuracy_floor(float(f[metric].mean()), n)
+    return accuracy_floor(float(f[metric].mean()), float(images_measured(f, metric).min()))
 
 
 def _row(paper, claim, scope, test, c: PairedComparison, kind: str, margin: float, unit: str, why: str = "",
@@ -232,7 +226,7 @@ def speed_claim(speedup: pd.DataFrame, margins: Margins = DEFAULT) -> list[Row]:
                 "biased), one-sample t-test of log speedup against log(margin), resolution floor from the "
                 "evaluation spacing")
         rows.append(Row(QUERCIA, SPEED, scope, test, RATIO, "non_inferior", margins.log_speedup, cs, cc, 1.0, True,
-                        why, comparisons=[("shown", shown)]))
+                        why, shown=shown))
     return rows
 
 
@@ -403,14 +397,14 @@ def _no_gain_tests(r: Row, alpha: float) -> tuple[float, float, str]:
     tests = [hypotheses(c, "gain", r.margin) for _, c in r.comparisons]
     below = [p_c for _, p_c in tests]
     gains = correct([p_s for p_s, _ in tests], "holm")
-    shown_gains = [(name, p) for (name, _), p, p_c in zip(r.comparisons, gains, below) if p < alpha and not p_c < alpha]
+    # a gain shown below the margin contradicts nothing: only the others can
+    candidates = [(name, p) for (name, _), p, p_c in zip(r.comparisons, gains, below) if not p_c < alpha]
+    shown_gains = [(name, p) for name, p in candidates if p < alpha]
     p_support = float(np.nanmax(below)) if np.isfinite(below).all() else math.nan
-    p_contra = min((p for _, p in shown_gains), default=float(np.nanmin(gains)) if np.isfinite(gains).any() else math.nan)
+    p_contra = min((p for _, p in candidates if np.isfinite(p)), default=math.nan)
     n_below = sum(p < alpha for p in below)
     why = (f"{n_below} of {len(tests)} comparisons shown below the margin, {len(shown_gains)} shown as gains"
            + (f" ({', '.join(n for n, _ in shown_gains)})" if shown_gains else ""))
-    if not shown_gains:
-        p_contra = max(p_contra, alpha) if np.isfinite(p_contra) else p_contra  # a gain below the margin contradicts nothing
     return p_support, p_contra, why
 
 
@@ -599,7 +593,7 @@ def finish(rows: list[Row], margins: Margins | None = None) -> pd.DataFrame:
                                    (INCONCLUSIVE, ""))
             else:
                 verdict, reason = decide(r.kind, r.p_support, r.p_contradict, alpha)
-            shown = r.comparisons[0][1] if r.kind != "no_gain" and r.comparisons else r.support
+            shown = r.shown or r.support
             level = family_level(alpha, sizes[r.claim])
             if r.kind == "no_gain":
                 mdes = [c.mde(level, margins.power) for _, c in r.comparisons]

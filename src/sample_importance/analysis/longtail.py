@@ -48,3 +48,16 @@ def longtail_accuracies(per_class: pd.DataFrame, thresholds: dict | None = None)
         out[column] = float(acc[chosen].mean()) if chosen.any() else np.nan
         out[count] = int(chosen.sum())
     return out
+
+
+def images_measured(final: pd.DataFrame, metric: str) -> pd.Series:
+    """Per run (final.csv row): how many test images `metric` is measured on, the n of its binomial error.
+
+    A shot group's accuracy is measured on its classes' share of the test set (the test set of the long-tail
+    benchmarks is balanced: each class has n_test / classes images); every other accuracy on all of it.
+    """
+    n = final["n_test"].astype(float)
+    group = metric.removesuffix("_accuracy")
+    if group.endswith("_shot") and all(c in final for c in SHOT_CLASS_COLUMNS):
+        n = n * final[f"{group}_classes"] / final[list(SHOT_CLASS_COLUMNS)].sum(axis=1)
+    return n

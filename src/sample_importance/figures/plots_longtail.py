@@ -16,11 +16,11 @@ import numpy as np
 import pandas as pd
 from matplotlib.patches import Patch
 
+from ..analysis.longtail import images_measured
 from .plots import INTERVAL, PERCENT, TEXT_WIDTH, Style, _seed_counts, intervals, legend_outside, mark_intervals
 
 GROUPS = {"final_test_accuracy": "overall", "balanced_accuracy": "balanced", "many_shot_accuracy": "many-shot",
           "medium_shot_accuracy": "medium-shot", "few_shot_accuracy": "few-shot"}
-SHOT_CLASSES = ("many_shot_classes", "medium_shot_classes", "few_shot_classes")
 
 
 def _long(final: pd.DataFrame) -> pd.DataFrame:
@@ -32,10 +32,7 @@ def _long(final: pd.DataFrame) -> pd.DataFrame:
             continue
         part = top.assign(acc=top[column] * 100, group=group)
         if "n_test" in top:
-            share = 1.0
-            if group.endswith("-shot") and all(c in top for c in SHOT_CLASSES):
-                share = top[f"{group.split('-')[0]}_shot_classes"] / top[list(SHOT_CLASSES)].sum(axis=1)
-            part = part.assign(group_test=top["n_test"] * share)
+            part = part.assign(group_test=images_measured(top, column))
         rows.append(part)
     out = pd.concat(rows, ignore_index=True) if rows else top.iloc[0:0]
     return out[np.isfinite(out["acc"])] if len(out) else out

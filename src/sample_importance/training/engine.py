@@ -138,6 +138,7 @@ class Trainer:
         self.charged = 0.0
         self.upfront_charge = 0.0  # charged before the first step by the method's one-off work (book_upfront)
         self.prepared = False  # the method's prepare() has run and its cost is booked
+        self._log_origin = None  # (clock, budget progress) at this process's first logged evaluation: the ETA's base
         self.epoch = 0
         self.examples_forwarded = 0
         self.examples_backpropagated = 0
@@ -393,7 +394,8 @@ class Trainer:
             self._bar.set_postfix(acc=f"{result['test_accuracy']:.3f}", refresh=False)
         if not self.progress:  # jobs log to files: one line per evaluation instead of a bar, with the time left
             now, done = time.perf_counter(), self.budget_progress()
-            start, done0 = self.__dict__.setdefault("_log_origin", (now, done))  # this process's first evaluation
+            self._log_origin = self._log_origin or (now, done)
+            start, done0 = self._log_origin
             left = (now - start) * (1 - done) / (done - done0) if done > done0 else float("nan")
             log.info("iteration %d/%d (%.0f %% of the budget) epoch %.2f test accuracy %.4f loss %.4f; "
                      "elapsed %s, remaining ~%s", self.step, self.total_steps, 100 * done, self.metrics[-1]["epoch"],
